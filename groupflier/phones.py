@@ -1,0 +1,42 @@
+"""Phone numbers in, E.164 out (SPEC §1)."""
+
+import re
+from functools import lru_cache
+
+import phonenumbers
+from django.conf import settings
+
+from groupflier.api.errors import ApiError, ErrorType
+
+
+@lru_cache(maxsize=64)
+def _general_pattern(region: str):
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if metadata is None or metadata.general_desc.national_number_pattern is None:
+        return None
+    return re.compile(f"(?:{metadata.general_desc.national_number_pattern})")
+
+
+def normalize(raw) -> str:
+    """Return ``raw`` as E.164, or raise ``INVALID_NUMBER`` with the input as subtype.
+
+    A number is accepted when it has a possible length and the shape of its country's
+    numbering plan. ``phonenumbers.is_valid_number`` is stricter (assigned area codes only)
+    and would refuse the documentation's own example, +1 444 555 6666.
+    """
+    text = str(raw).strip()
+    try:
+        number = phonenumbers.parse(text, settings.PHONENUMBER_DEFAULT_REGION)
+    except phonenumbers.NumberParseException:
+        raise ApiError(ErrorType.INVALID_NUMBER, text) from None
+    region = phonenumbers.region_code_for_country_code(number.country_code)
+    pattern = _general_pattern(region)
+    national = phonenumbers.national_significant_number(number)
+    if (
+        number.extension
+        or not phonenumbers.is_possible_number(number)
+        or pattern is None
+        or not pattern.fullmatch(national)
+    ):
+        raise ApiError(ErrorType.INVALID_NUMBER, text)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

@@ -1,0 +1,48 @@
+"""Which pool number a member texts to reach each of their groups (SPEC §2)."""
+
+from django.db.models import Max
+
+from groupflier.api.errors import ApiError, ErrorType
+from groups.models import Membership, PoolNumber
+from members.models import Member
+
+
+def is_pool_number(number: str) -> bool:
+    return PoolNumber.objects.filter(number=number).exists()
+
+
+def refuse_pool_number(number: str) -> None:
+    if is_pool_number(number):
+        raise ApiError(ErrorType.GROUP_FLIER_NUMBER, number)
+
+
+def lock_members(members: list[Member]) -> None:
+    """Lock the members' rows, in id order so two transactions cannot deadlock.
+
+    Address choice reads a member's other memberships; holding the row makes parallel joins
+    and adds for the same member take turns, so no two get the same free number.
+    """
+    list(Member.objects.select_for_update().filter(pk__in=[m.pk for m in members]).order_by("pk"))
+
+
+def choose_address(member: Member) -> PoolNumber:
+    """A pool number none of the member's other groups uses; else the least recently used one.
+
+    The caller holds the member's row lock (``lock_members``) until it commits.
+    """
+    pool = list(PoolNumber.objects.filter(active=True).order_by("id"))
+    if not pool:
+        raise ApiError(
+            ErrorType.SERVER_ERROR, "the pool of group numbers is empty", http_status=500
+        )
+    held = Membership.objects.filter(member=member, address__isnull=False)
+    in_use = set(held.values_list("address_id", flat=True))
+    for number in pool:
+        if number.pk not in in_use:
+            return number
+    last_used = dict(
+        held.values("address_id")
+        .annotate(last=Max("last_exchanged_at"))
+        .values_list("address_id", "last")
+    )
+    return min(pool, key=lambda number: last_used[number.pk])

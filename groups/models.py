@@ -1,0 +1,99 @@
+from django.db import models
+from django.db.models.functions import Lower
+from phonenumber_field.modelfields import PhoneNumberField
+
+from members.models import Member
+
+
+class PoolNumber(models.Model):
+    """One of the service's own gateway numbers, which members text (SPEC §2).
+
+    Filled from the GROUPFLIER_POOL_NUMBERS setting on migrate; managed in the admin after that.
+    An inactive number is given to no new membership.
+    """
+
+    number = PhoneNumberField(unique=True)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return str(self.number)
+
+
+class Group(models.Model):
+    """A texting group.
+
+    Status transitions:
+        PENDING -> ACTIVE    the creator proves the number (a sid at creation, or a PIN)
+        PENDING -> DELETED   expired after 24 hours, never activated
+        ACTIVE  -> DELETED   the owner deletes it (history stays for the admin)
+    A pending group delivers nothing and its members have been sent nothing.
+    ``suspended`` is an administrator's switch, independent of the status.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        ACTIVE = "active"
+        DELETED = "deleted"
+
+    name = models.CharField(max_length=30)
+    description = models.CharField(max_length=150, blank=True)
+    owner = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="owned_groups")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    # NULL, not "", until a code is set: the case-insensitive unique constraint ignores NULLs.
+    invite_code = models.CharField(max_length=50, null=True, blank=True)  # noqa: DJ001
+    is_public = models.BooleanField(default=False)
+    notify_on_add = models.BooleanField(default=False)
+    reply_to_owner = models.BooleanField(default=False)
+    disable_who = models.BooleanField(default=False)
+    disable_add = models.BooleanField(default=False)
+    suspended = models.BooleanField(default=False)
+    source = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(Lower("invite_code"), name="group_invite_code_ci_unique"),
+        ]
+        indexes = [models.Index(fields=["owner", "status"])]
+
+    def __str__(self):
+        return self.name
+
+
+class Membership(models.Model):
+    """A member in a group, with the name they go by there and their own group number."""
+
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="memberships")
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="memberships")
+    name = models.CharField(max_length=30)
+    # The pool number this member texts to reach this group; null once the group is deleted.
+    address = models.ForeignKey(
+        PoolNumber, on_delete=models.PROTECT, null=True, blank=True, related_name="memberships"
+    )
+    bye = models.BooleanField(default=False)
+    sms = models.BooleanField(default=True)
+    broadcast = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # When a text last went either way between this member and this group; inbound texts
+    # with no usable destination go to the most recent one (SPEC §4).
+    last_exchanged_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["group", "member"], name="membership_unique_member"),
+            models.UniqueConstraint("group", Lower("name"), name="membership_name_ci_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} in {self.group}"
+
+    @property
+    def is_owner(self) -> bool:
+        return self.member_id == self.group.owner_id

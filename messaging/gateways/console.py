@@ -1,0 +1,18 @@
+"""The default gateway for local use: records each text in the outbox table and logs it.
+
+Read it with ``python manage.py outbox`` or in the admin.
+"""
+
+import logging
+
+from messaging.gateways.base import BaseGateway
+from messaging.models import OutboxMessage
+
+logger = logging.getLogger("groupflier.sms.console")
+
+
+class ConsoleGateway(BaseGateway):
+    def send(self, to: str, text: str, *, from_number: str = "") -> str:
+        record = OutboxMessage.objects.create(to=to, from_number=from_number, text=text)
+        logger.info("SMS from %s to %s: %s", from_number or "-", to, text)
+        return f"console-{record.pk}"
