@@ -14,6 +14,11 @@ class Member(models.Model):
     # Set by a carrier STOP keyword or a gateway's global opt-out: no text of any kind goes out.
     blocked = models.BooleanField(default=False)
     blocked_at = models.DateTimeField(null=True, blank=True)
+    # A gateway reported the number opted out of our sender only (Group Texting -5): group
+    # messages skip it; unlike ``blocked`` it is the provider's list, not the member's STOP.
+    opted_out_locally = models.BooleanField(default=False)
+    # A gateway refused the number as malformed (Group Texting -106): shown to the admin.
+    bad_number = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

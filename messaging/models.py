@@ -60,3 +60,22 @@ class OutboxMessage(models.Model):
 
     def __str__(self):
         return f"to {self.to}: {self.text[:40]}"
+
+
+class GatewayState(models.Model):
+    """What the service knows of an SMS gateway account, one row per gateway backend.
+
+    A gateway answering that the credentials are wrong or the credit is gone pauses sending
+    (``paused`` with ``reason``): deliveries wait, queued, instead of failing one by one, and
+    the admin shows why. A later credit check or an admin's action resumes it.
+    """
+
+    gateway = models.CharField(max_length=100, unique=True)
+    paused = models.BooleanField(default=False)
+    reason = models.CharField(max_length=200, blank=True)
+    credits = models.IntegerField(null=True, blank=True)
+    credits_checked_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"{self.gateway} ({'paused' if self.paused else 'sending'})"
