@@ -24,7 +24,7 @@ def get_or_create_member(number: str) -> Member:
 
 def _pin_hash(member: Member, pin: str) -> str:
     # Keyed with SECRET_KEY: a leaked table does not give 6-digit PINs away by brute force.
-    return salted_hmac("groupflier.login-pin", f"{member.pk}:{pin}").hexdigest()
+    return salted_hmac("groupflier.login-pin", f"{member.pk}:{pin}", algorithm="sha256").hexdigest()
 
 
 def send_login_pin(member: Member) -> None:

@@ -35,6 +35,12 @@ def _fresh_budgets():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Production's PBKDF2 is slow on purpose; the tests check behaviour, not its cost.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 class Api:
     """Calls endpoints the way a client does. Each call ends like a real request: its
     transaction's on-commit work (queued tasks) runs before the answer is read."""
