@@ -88,7 +88,9 @@ def assert_error(response, error_type, subtype=..., http_status=200) -> dict:
 
 
 def texts_to(number) -> list[str]:
-    return list(OutboxMessage.objects.filter(to=number).order_by("id").values_list("text", flat=True))
+    return list(
+        OutboxMessage.objects.filter(to=number).order_by("id").values_list("text", flat=True)
+    )
 
 
 @dataclass

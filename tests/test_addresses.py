@@ -39,7 +39,9 @@ def test_past_the_pool_the_least_recently_used_number_is_shared():
     mine = Membership.objects.filter(member__number=MEMBER).order_by("id")
     stalest = mine[2]
     for index, membership in enumerate(mine):
-        membership.last_exchanged_at = timezone.now() - timedelta(days=1 if membership == stalest else 0, minutes=index)
+        membership.last_exchanged_at = timezone.now() - timedelta(
+            days=1 if membership == stalest else 0, minutes=index
+        )
         membership.save(update_fields=["last_exchanged_at"])
     make_active_group("One more", "Owner", other_person(99), [("Dad", MEMBER)])
     newest = Membership.objects.filter(member__number=MEMBER).latest("id")

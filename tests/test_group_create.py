@@ -60,9 +60,9 @@ def test_with_the_creators_sid_the_group_is_active_at_once(api):
 def test_someone_elses_sid_or_a_bad_sid_stages_the_group(api, family):
     assert_ok(api("group/create", **{**CREATE, "group": "Work"}, sid=family.member.sid))
     assert_ok(api("group/create", **{**CREATE, "group": "Club"}, sid="nonsense"))
-    assert set(Group.objects.filter(name__in=["Work", "Club"]).values_list("status", flat=True)) == {
-        Group.Status.PENDING
-    }
+    assert set(
+        Group.objects.filter(name__in=["Work", "Club"]).values_list("status", flat=True)
+    ) == {Group.Status.PENDING}
 
 
 def test_all_hundred_and_one_additional_members(api, settings):

@@ -30,7 +30,9 @@ def find_and_read_pin(api, number=MEMBER) -> str:
 def test_find_texts_a_six_digit_pin_and_says_whether_there_is_a_password(api, family):
     body = assert_ok(api("member/find", number="(415) 555-0102"))
     assert body == {"status": "OK", "has_password": 0}
-    assert re.fullmatch(r"Your GroupFlier PIN is \d{6}\. It expires in 10 minutes\.", texts_to(MEMBER)[-1])
+    assert re.fullmatch(
+        r"Your GroupFlier PIN is \d{6}\. It expires in 10 minutes\.", texts_to(MEMBER)[-1]
+    )
 
 
 def test_find_reports_a_password(api, family):
@@ -161,14 +163,20 @@ def test_the_sid_is_stored_only_as_its_hash(api, family):
 
 def test_logout_ends_the_session(api, family):
     assert_ok(api("member/logout", sid=family.member.sid))
-    assert_error(api("member/groups", sid=family.member.sid), "AUTHORIZATION_REQUIRED", http_status=401)
-    assert_error(api("member/logout", sid=family.member.sid), "AUTHORIZATION_REQUIRED", http_status=401)
+    assert_error(
+        api("member/groups", sid=family.member.sid), "AUTHORIZATION_REQUIRED", http_status=401
+    )
+    assert_error(
+        api("member/logout", sid=family.member.sid), "AUTHORIZATION_REQUIRED", http_status=401
+    )
     assert_ok(api("member/groups", sid=family.owner.sid))  # other sessions live on
 
 
 def test_a_session_expires_after_ninety_idle_days(api, family):
     ApiSession.objects.update(last_used_at=timezone.now() - timedelta(days=90, minutes=1))
-    assert_error(api("member/groups", sid=family.member.sid), "AUTHORIZATION_REQUIRED", http_status=401)
+    assert_error(
+        api("member/groups", sid=family.member.sid), "AUTHORIZATION_REQUIRED", http_status=401
+    )
 
 
 def test_use_keeps_a_session_alive(api, family):

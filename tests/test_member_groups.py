@@ -56,7 +56,11 @@ def test_each_of_a_members_groups_has_its_own_number(api, family):
 
 
 def test_a_pending_group_shows_only_to_its_creator(api, family):
-    assert_ok(api("group/create", group="Club", name="Zed", number=OUTSIDER, name_0="Dad", number_0=MEMBER))
+    assert_ok(
+        api(
+            "group/create", group="Club", name="Zed", number=OUTSIDER, name_0="Dad", number_0=MEMBER
+        )
+    )
     zed = assert_ok(api("member/groups", sid=login_as(OUTSIDER)))
     assert [(g["name"], g["pending"]) for g in zed["groups"]] == [("Club", 1)]
     dad = assert_ok(api("member/groups", sid=family.member.sid))
