@@ -41,8 +41,22 @@ def start_redis() -> bool:
         return False
     os.makedirs("/var/lib/redis", exist_ok=True)
     subprocess.run(
-        ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "6379",
-         "--save", "", "--appendonly", "no", "--dir", "/var/lib/redis"],
+        [
+            "redis-server",
+            "--daemonize",
+            "yes",
+            "--bind",
+            "127.0.0.1",
+            "-::1",
+            "--port",
+            "6379",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            "/var/lib/redis",
+        ],
         check=False,
     )
     return True
@@ -60,8 +74,7 @@ def ensure(name: str, url: str, default_port: int, start, install_hint: str) -> 
                 return True
             time.sleep(1)
     print(
-        f"{name} is not reachable at {host}:{port} and could not be started here. "
-        f"{install_hint}",
+        f"{name} is not reachable at {host}:{port} and could not be started here. {install_hint}",
         file=sys.stderr,
     )
     return False
