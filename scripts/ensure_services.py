@@ -80,6 +80,24 @@ def ensure(name: str, url: str, default_port: int, start, install_hint: str) -> 
     return False
 
 
+def ensure_database(url: str) -> None:
+    """Create the database DATABASE_URL names if the server lacks it (tests make their own
+    test_ copy, but `makemigrations --check` looks at this one)."""
+    import psycopg
+    from psycopg import sql
+
+    parsed = urlparse(url)
+    name = parsed.path.lstrip("/")
+    admin_url = parsed._replace(path="/postgres").geturl()
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        exists = connection.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [name]
+        ).fetchone()
+        if not exists:
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            print(f"Created database {name}")
+
+
 def main() -> int:
     ok = ensure(
         "PostgreSQL",
@@ -95,6 +113,8 @@ def main() -> int:
         start_redis,
         "Install Redis (e.g. apt-get install redis-server) or set REDIS_URL.",
     )
+    if ok:
+        ensure_database(os.environ["DATABASE_URL"])
     return 0 if ok else 1
 
 
