@@ -1,8 +1,14 @@
+import re
+
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
 from phonenumber_field.modelfields import PhoneNumberField
 
 from members.models import Member
+
+# What an invite code may be (the seed's INVALID_INVITE_CODE): any other text names no group.
+INVITE_CODE_PATTERN = re.compile(r"[A-Za-z0-9_-]{4,50}")
 
 
 class PoolNumber(models.Model):
@@ -44,7 +50,17 @@ class Group(models.Model):
     owner = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="owned_groups")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     # NULL, not "", until a code is set: the case-insensitive unique constraint ignores NULLs.
-    invite_code = models.CharField(max_length=50, null=True, blank=True)  # noqa: DJ001
+    invite_code = models.CharField(  # noqa: DJ001
+        max_length=50,
+        null=True,
+        blank=True,
+        validators=[
+            RegexValidator(
+                rf"\A{INVITE_CODE_PATTERN.pattern}\Z",
+                "4 to 50 letters, digits, underscores and dashes.",
+            )
+        ],
+    )
     is_public = models.BooleanField(default=False)
     notify_on_add = models.BooleanField(default=False)
     reply_to_owner = models.BooleanField(default=False)
