@@ -1,0 +1,265 @@
+"""Money in and out of accounts (SPEC §5): SMS debits, the suspension rule, card top-ups,
+refunds and administrators' adjustments. Every balance change goes through
+``accounts.ledger.post_entry``.
+
+For the messaging pipeline:
+
+    check_can_send(group)               raises ApiError(SUSPENDED) before a send is accepted
+    debit_sms_part(owner, reference=..) charges one SMS part to the group owner's account
+"""
+
+import logging
+import secrets
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
+
+from accounts.ledger import post_entry
+from accounts.models import Account, Charge, LedgerEntry
+from accounts.payments.base import PaymentError, backend_path, get_backend
+from groupflier.api.errors import ApiError, ErrorType
+from members.models import Member
+
+logger = logging.getLogger(__name__)
+
+MIN_CHARGE, MAX_CHARGE = 1_000, 100_000  # pennies (the seed's /account/charge limits)
+# Charges that may be ours to finish: a request still holding one has it locked.
+UNSETTLED = (Charge.Status.PENDING, Charge.Status.FAILED)
+
+
+# --- Sending ----------------------------------------------------------------------------------
+
+
+def check_can_send(group) -> None:
+    """Raise ``ApiError(SUSPENDED)`` when ``group`` may not send now (SPEC §5).
+
+    A group is suspended by an administrator's switch on the group, or when its owner's trial
+    or paid account has a balance of zero or less. The account is read afresh: the caller's
+    copy may be older than the last debit.
+    """
+    if group.suspended:
+        raise ApiError(ErrorType.SUSPENDED)
+    account = Account.objects.filter(member_id=group.owner_id).only("type", "balance").first()
+    if account is not None and account.suspended:
+        raise ApiError(ErrorType.SUSPENDED)
+
+
+def debit_sms_part(
+    payer: Member | Account, *, reference: str = "", note: str = ""
+) -> LedgerEntry | None:
+    """Charge one SMS part of a group message to the account of ``payer`` (the group owner).
+
+    ``reference`` names the delivery (e.g. ``f"delivery:{delivery.pk}"``): a repeated call with
+    it debits once and returns the first entry. Free accounts are never debited, and an owner
+    without an account has nothing to debit: both answer None. The balance may go below zero
+    (parts of a fan-out already accepted still go out); the account is then suspended.
+    """
+    price = settings.GROUPFLIER_SMS_PRICE
+    account_id = payer.pk if isinstance(payer, Account) else _account_id_of(payer)
+    if account_id is None or price <= 0:
+        return None
+    with transaction.atomic():
+        # The type is read under the lock, so an account made free a moment ago is not debited.
+        account = Account.objects.select_for_update().get(pk=account_id)
+        if account.type == Account.Type.FREE:
+            return None
+        return post_entry(
+            account, LedgerEntry.Kind.SMS_DEBIT, -price, note=note, reference=reference
+        )
+
+
+def _account_id_of(member: Member) -> int | None:
+    account_id = Account.objects.filter(member=member).values_list("pk", flat=True).first()
+    if account_id is None:
+        logger.warning("No account to debit for group owner %s", member)
+    return account_id
+
+
+# --- Top-ups --------------------------------------------------------------------------------
+
+
+def customer_key(account: Account) -> str:
+    """The idempotency key for creating the account's customer at the processor: stable, so
+    two requests racing to create it get one customer; keyed, so it gives nothing away."""
+    digest = salted_hmac("groupflier.customer", str(account.pk), algorithm="sha256")
+    return "gf-customer-" + digest.hexdigest()[:32]
+
+
+def charge_account(account: Account, amount: int, *, idempotency_key: str = "") -> Charge:
+    """/account/charge: take ``amount`` pennies from the card on file and credit them.
+
+    A retried request does not charge twice:
+
+    * with an ``idempotency_key``, the first request with that key is the only one: a
+      repeat answers its outcome (a decline again as a decline); only a charge the processor
+      could not complete is tried again, with the same processor key, so the processor replays
+      a charge that did go through instead of making a second one;
+    * without a key, a request for the same amount to the same card while an earlier one is
+      under way, succeeded or could not complete, less than GROUPFLIER_CHARGE_RETRY_WINDOW ago,
+      is taken as a retry of it (a double tap, or a client resending after a lost answer).
+      A second top-up of the same amount inside the window needs a key, or a moment's wait.
+      A declined request is not such a charge: trying again asks the processor again.
+    """
+    charge = _claim_charge(account, amount, idempotency_key)
+    if charge.status in UNSETTLED:
+        charge = _settle(charge)
+    if charge.status in (Charge.Status.SUCCEEDED, Charge.Status.REFUNDED):
+        return charge
+    if charge.reason == "expired_card":
+        raise ApiError(ErrorType.EXPIRED_CREDIT_CARD)
+    raise ApiError(ErrorType.DECLINED, charge.reason or "declined")
+
+
+@transaction.atomic
+def _claim_charge(account: Account, amount: int, request_key: str) -> Charge:
+    """The charge this request is about: an earlier one it repeats, or a new one.
+
+    The account's row lock makes two simultaneous requests pick one charge between them.
+    """
+    account = Account.objects.select_for_update().get(pk=account.pk)
+    if request_key:
+        earlier = Charge.objects.filter(account=account, request_key=request_key).first()
+        if earlier is not None:
+            if earlier.amount != amount:
+                raise ApiError(
+                    ErrorType.BAD_REQUEST,
+                    "idempotency_key was used for another amount",
+                    http_status=400,
+                )
+            return earlier
+    if account.type == Account.Type.FREE:
+        # Free accounts are never charged (SPEC §5): nothing to top up.
+        raise ApiError(ErrorType.DECLINED, "free_account")
+    if not account.card_on_file(backend_path()):
+        raise ApiError(ErrorType.NO_CREDIT_CARD)
+    if account.card_expiration is None or account.card_expiration.has_passed():
+        raise ApiError(ErrorType.EXPIRED_CREDIT_CARD)
+    if not request_key:
+        retried = (
+            Charge.objects.filter(
+                account=account,
+                request_key="",
+                amount=amount,
+                card_token=account.card_token,
+                status__in=(*UNSETTLED, Charge.Status.SUCCEEDED),
+                created_at__gte=timezone.now() - settings.GROUPFLIER_CHARGE_RETRY_WINDOW,
+            )
+            .order_by("-id")
+            .first()
+        )
+        if retried is not None:
+            return retried
+    return Charge.objects.create(
+        account=account,
+        amount=amount,
+        request_key=request_key,
+        processor_key=f"gf-charge-{secrets.token_hex(16)}",
+        processor_customer=account.processor_customer,
+        card_token=account.card_token,
+        card_description=account.card_description,
+    )
+
+
+def _settle(charge: Charge) -> Charge:
+    """Ask the processor for an unsettled charge and record the answer.
+
+    The charge's row lock is held across the processor call: a concurrent request for the
+    same charge waits here and then reads the outcome instead of calling again.
+    """
+    with transaction.atomic():
+        charge = Charge.objects.select_for_update().get(pk=charge.pk)
+        if charge.status not in UNSETTLED:
+            return charge
+        try:
+            charge.payment_reference = get_backend().charge(
+                customer=charge.processor_customer,
+                token=charge.card_token,
+                amount=charge.amount,
+                currency=settings.GROUPFLIER_CURRENCY,
+                idempotency_key=charge.processor_key,
+                description=f"GroupFlier top-up, account {charge.account_id}",
+            )
+        except PaymentError as exc:
+            charge.status = Charge.Status.DECLINED if exc.permanent else Charge.Status.FAILED
+            charge.reason = exc.reason[:100]
+            charge.save(update_fields=["status", "reason", "updated_at"])
+            logger.info("Charge %s was not made: %s", charge.pk, exc.reason)
+            return charge
+        charge.status, charge.reason = Charge.Status.SUCCEEDED, ""
+        charge.save(update_fields=["status", "reason", "payment_reference", "updated_at"])
+        account = Account.objects.get(pk=charge.account_id)
+        post_entry(
+            account,
+            LedgerEntry.Kind.CHARGE,
+            charge.amount,
+            note=charge.card_description,
+            reference=f"charge:{charge.pk}",
+        )
+        # The first money paid makes a trial account a paid one.
+        Account.objects.filter(pk=account.pk, type=Account.Type.TRIAL).update(
+            type=Account.Type.PAID
+        )
+        logger.info("Charge %s of %s to account %s", charge.pk, charge.amount, account.pk)
+        return charge
+
+
+def resume_pending_charges(older_than=None) -> int:
+    """Finish charges a dead process left PENDING, with their own processor keys (the periodic
+    sweep). The processor replays the ones it had made, so each is credited once; ones that
+    never reached it are made now, as the client asked. Returns how many were settled."""
+    older_than = older_than or settings.GROUPFLIER_CHARGE_RESUME_AFTER
+    stale = Charge.objects.filter(
+        status=Charge.Status.PENDING, updated_at__lt=timezone.now() - older_than
+    ).values_list("pk", flat=True)
+    settled = 0
+    for pk in stale:
+        with transaction.atomic():
+            # A charge a live request is settling is locked: skip it rather than wait.
+            charge = (
+                Charge.objects.select_for_update(skip_locked=True)
+                .filter(pk=pk, status=Charge.Status.PENDING)
+                .first()
+            )
+            if charge is None:
+                continue
+            _settle(charge)
+            settled += 1
+    return settled
+
+
+def refund_charge(charge: Charge) -> Charge:
+    """Give a succeeded charge back in full through the processor, with its REFUND entry.
+
+    Raises PaymentError when the processor refuses; a charge already refunded is left alone.
+    """
+    with transaction.atomic():
+        charge = Charge.objects.select_for_update().get(pk=charge.pk)
+        if charge.status != Charge.Status.SUCCEEDED:
+            return charge
+        charge.refund_reference = get_backend().refund(
+            payment=charge.payment_reference,
+            amount=charge.amount,
+            idempotency_key=f"{charge.processor_key}-refund",
+        )
+        charge.status = Charge.Status.REFUNDED
+        charge.save(update_fields=["status", "refund_reference", "updated_at"])
+        post_entry(
+            charge.account,
+            LedgerEntry.Kind.REFUND,
+            -charge.amount,
+            note=f"Refund of {charge.card_description} charge",
+            reference=f"refund:{charge.pk}",
+        )
+        return charge
+
+
+# --- Administration -------------------------------------------------------------------------
+
+
+def adjust_balance(account: Account, amount: int, note: str, *, by: str) -> LedgerEntry:
+    """An administrator's correction of a balance, in pennies (negative to take away)."""
+    if amount == 0:
+        raise ValueError("An adjustment of nothing is not an entry")
+    return post_entry(account, LedgerEntry.Kind.ADJUSTMENT, amount, note=f"{note} ({by})")

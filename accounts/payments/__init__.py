@@ -1,0 +1,1 @@
+"""Payment backends: one base (``base.BasePaymentBackend``), one module per processor."""

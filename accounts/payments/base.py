@@ -1,0 +1,113 @@
+"""The payment backend interface: one base class, one error type, chosen by dotted path in settings.
+
+Adding a processor is one new module here (plus its tests) with a ``BasePaymentBackend``
+subclass. A backend keeps the card; the service keeps only what ``StoredCard`` carries.
+"""
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+from accounts.cards import CardNumber, Expiration
+
+
+class PaymentError(Exception):
+    """The processor did not do what was asked.
+
+    ``reason`` is the processor's short code for why (``generic_decline``,
+    ``insufficient_funds``, ``expired_card``, ``processing_error``...): it becomes the
+    ``DECLINED`` subtype, so it never holds card data. ``permanent`` errors are final (a
+    decline, an invalid card); the others (the processor unreachable or failing for a while)
+    may pass, and the same request may be retried with the same idempotency key.
+    """
+
+    def __init__(self, reason: str, *, permanent: bool):
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+
+
+@dataclass(frozen=True)
+class StoredCard:
+    """What the service keeps of a card: the backend's token, brand, last four and expiry."""
+
+    token: str
+    brand: str  # the processors' names: "visa", "mastercard", "amex", "discover", ...
+    last4: str
+    exp_month: int
+    exp_year: int
+
+    @property
+    def expiration(self) -> Expiration:
+        return Expiration(self.exp_year, self.exp_month)
+
+
+class BasePaymentBackend:
+    """A payment processor. Every call that moves money takes an idempotency key: the same key
+    with the same arguments must not move it twice, so a request that may or may not have
+    reached the processor can always be sent again."""
+
+    def __init__(self, **options):
+        self.options = options
+
+    def create_customer(self, *, email: str, idempotency_key: str) -> str:
+        """A customer to keep cards under; returns the processor's customer id."""
+        raise NotImplementedError
+
+    def store_card(
+        self, *, customer: str, number: CardNumber, expiration: Expiration, postal_code: str
+    ) -> StoredCard:
+        """Put a card on file for ``customer``; the number goes no further than the processor."""
+        raise NotImplementedError
+
+    def attach_payment_method(self, *, customer: str, token: str) -> StoredCard:
+        """Put a card the client tokenised itself (``payment_method``) on file for ``customer``."""
+        raise NotImplementedError
+
+    def forget_card(self, *, customer: str, token: str) -> None:
+        """Take a replaced card off file."""
+        raise NotImplementedError
+
+    def charge(
+        self,
+        *,
+        customer: str,
+        token: str,
+        amount: int,
+        currency: str,
+        idempotency_key: str,
+        description: str,
+    ) -> str:
+        """Charge ``amount`` pennies to the card, the customer absent; returns the payment id."""
+        raise NotImplementedError
+
+    def refund(self, *, payment: str, amount: int, idempotency_key: str) -> str:
+        """Give ``amount`` pennies of ``payment`` back; returns the refund id."""
+        raise NotImplementedError
+
+
+@lru_cache(maxsize=4)
+def _load(path: str, options_items: tuple) -> BasePaymentBackend:
+    try:
+        cls = import_string(path)
+    except ImportError as exc:
+        raise ImproperlyConfigured(
+            f"GROUPFLIER_PAYMENT_BACKEND {path!r} cannot be imported: {exc}"
+        ) from exc
+    if not isinstance(cls, type) or not issubclass(cls, BasePaymentBackend):
+        raise ImproperlyConfigured(f"GROUPFLIER_PAYMENT_BACKEND {path!r} is not a payment backend")
+    return cls(**dict(options_items))
+
+
+def backend_path() -> str:
+    """Names the backend that holds an account's customer and card (kept on the account)."""
+    return settings.GROUPFLIER_PAYMENT_BACKEND
+
+
+def get_backend() -> BasePaymentBackend:
+    """The configured backend, one instance per process (so it can keep connections alive)."""
+    options = tuple(sorted(settings.GROUPFLIER_PAYMENT_BACKEND_OPTIONS.items()))
+    return _load(backend_path(), options)
