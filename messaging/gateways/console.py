@@ -12,7 +12,8 @@ logger = logging.getLogger("groupflier.sms.console")
 
 
 class ConsoleGateway(BaseGateway):
-    def send(self, to: str, text: str, *, from_number: str = "") -> str:
+    def send_part(self, to: str, part: str, *, from_number: str = "", sender_name: str = "") -> str:
+        text = f"{sender_name}: {part}" if sender_name else part
         record = OutboxMessage.objects.create(to=to, from_number=from_number, text=text)
         logger.info("SMS from %s to %s: %s", from_number or "-", to, text)
         return f"console-{record.pk}"

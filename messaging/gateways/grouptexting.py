@@ -1,0 +1,343 @@
+"""Group Texting (app.grouptexting.com), through its HTTP SMS API.
+
+Every text goes to ``/api/sending`` as a form POST (user, pass, phonenumber, subject, message):
+the number as the ten digits the API takes, the sender's name as the subject, the text made
+plain and cut to the provider's rules (``grouptexting_text``). Every answer becomes a return
+value or a ``GatewayError`` whose ``effect`` says what follows; -1 and -2 also pause the
+gateway (``state.pause_gateway``) until a credit check or an admin resumes it.
+
+Connections: one ``httpx.Client`` per process, kept alive and reused, as the provider asks;
+every request, account calls included, first takes a slot of the shared budget
+(``ratelimit``: ``GROUPTEXTING_RATE`` requests and ``GROUPTEXTING_MAX_CONNECTIONS`` at once,
+across all processes and machines), waiting for it rather than being refused with a 503.
+
+Settings: ``GROUPTEXTING_USER``, ``GROUPTEXTING_PASSWORD``, ``GROUPTEXTING_BASE_URL``,
+``GROUPTEXTING_RATE``, ``GROUPTEXTING_MAX_CONNECTIONS``, ``GROUPTEXTING_TIMEOUT``,
+``GROUPTEXTING_MAX_WAIT``; each may be overridden by ``GROUPFLIER_SMS_GATEWAY_OPTIONS``
+(``user``, ``password``, ``base_url``, ``rate``, ``max_connections``, ``timeout``, ``max_wait``).
+"""
+
+import logging
+import os
+import socket
+import threading
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from messaging.gateways import grouptexting_text as rules
+from messaging.gateways.base import BaseGateway, ErrorEffect, GatewayError
+from messaging.gateways.ratelimit import LimiterError, connection_limiter
+from messaging.gateways.state import pause_gateway
+
+logger = logging.getLogger("groupflier.sms.grouptexting")
+
+# Seconds an idle connection is kept for reuse: shorter than a server's usual keep-alive
+# timeout (5 s), so a connection is not reused just as the server closes it.
+KEEPALIVE_EXPIRY = 2.0
+
+SEND_ANSWERS = {
+    -1: (ErrorEffect.PAUSE_GATEWAY, "invalid user or password (is the account API-enabled?)"),
+    -2: (ErrorEffect.PAUSE_GATEWAY, "credit limit reached"),
+    -5: (ErrorEffect.RECIPIENT_OPTED_OUT_LOCALLY, "the number is on the account's opt-out list"),
+    -7: (ErrorEffect.FAIL, "invalid message or subject (too long or invalid characters)"),
+    -10: (ErrorEffect.RETRY, "unknown error at Group Texting"),
+    -104: (
+        ErrorEffect.RECIPIENT_OPTED_OUT_GLOBALLY,
+        "the number opted out of all messages from Group Texting's long code",
+    ),
+    -106: (ErrorEffect.BAD_NUMBER, "incorrectly formatted phone number"),
+}
+
+_INVALID_LOGIN = "invalid user or password (is the account API-enabled?)"
+_UNKNOWN_ERROR = "unknown error at Group Texting"
+
+# The account calls: their documented paths and answers. (credits/check answers the balance.)
+ACCOUNT_ANSWERS = {
+    "credits/check": {-1: _INVALID_LOGIN, -10: _UNKNOWN_ERROR},
+    "keyword/check": {
+        1: "the keyword is available",
+        0: "the keyword is not available",
+        -1: _INVALID_LOGIN,
+        -2: "declined: less than the $5.00 minimum purchase",
+        -10: _UNKNOWN_ERROR,
+    },
+    "credits/buy": {
+        1: "the purchase succeeded",
+        0: "the purchase was declined",
+        -1: _INVALID_LOGIN,
+        -10: _UNKNOWN_ERROR,
+    },
+    "keyword/rent": {
+        2: "the keyword is rented",
+        1: "the keyword is not available",
+        0: "the request was declined",
+        -1: _INVALID_LOGIN,
+        -10: _UNKNOWN_ERROR,
+    },
+    "keyword/setup": {
+        1: "updated",
+        -1: _INVALID_LOGIN,
+        -2: "invalid keyword",
+        -3: "invalid group name",
+        -4: "invalid email",
+        -5: "invalid URL",
+        -7: "invalid autoreply (blank, too long or invalid characters)",
+        -10: _UNKNOWN_ERROR,
+    },
+}
+ACCOUNT_SUCCESS = {"keyword/check": {0, 1}, "credits/buy": {1}, "keyword/rent": {2}}
+
+
+@dataclass(frozen=True)
+class Card:
+    """A payment card for credits/buy and keyword/rent. Its repr shows only the type and the
+    last four digits, and nothing here logs the parameters it becomes."""
+
+    first_name: str
+    last_name: str
+    address: str
+    city: str
+    state: str
+    zip: str
+    country: str
+    type: str  # MC, Visa, AX, DS or JCB
+    number: str
+    code: str
+    exp_month: str  # two digits
+    exp_year: str  # two digits
+
+    def as_params(self) -> dict:
+        return {
+            "FirstName": self.first_name,
+            "LastName": self.last_name,
+            "Address": self.address,
+            "City": self.city,
+            "State": self.state,
+            "Zip": self.zip,
+            "Country": self.country,
+            "Type": self.type,
+            "CCNumber": self.number.replace(" ", "").replace("-", ""),
+            "CCCode": self.code,
+            "Expm": self.exp_month,
+            "Expy": self.exp_year,
+        }
+
+    def __repr__(self):
+        return f"Card({self.type} ending in {self.number[-4:]})"
+
+
+@dataclass(frozen=True)
+class AccountAnswer:
+    call: str
+    code: int
+    meaning: str
+    ok: bool
+
+    def __str__(self):
+        return f"{self.call}: {self.code} ({self.meaning})"
+
+
+class GroupTextingGateway(BaseGateway):
+    def __init__(
+        self,
+        *,
+        user: str | None = None,
+        password: str | None = None,
+        base_url: str | None = None,
+        rate: str | None = None,
+        max_connections: int | None = None,
+        timeout: float | None = None,
+        max_wait: float | None = None,
+        **options,
+    ):
+        super().__init__(**options)
+        self.user = user if user is not None else settings.GROUPTEXTING_USER
+        self.password = password if password is not None else settings.GROUPTEXTING_PASSWORD
+        self.base_url = base_url or settings.GROUPTEXTING_BASE_URL
+        self.rate = rate if rate is not None else settings.GROUPTEXTING_RATE
+        self.max_connections = (
+            max_connections
+            if max_connections is not None
+            else settings.GROUPTEXTING_MAX_CONNECTIONS
+        )
+        self.timeout = timeout or settings.GROUPTEXTING_TIMEOUT
+        self.max_wait = max_wait or settings.GROUPTEXTING_MAX_WAIT
+        if not (self.user and self.password):
+            raise ImproperlyConfigured(
+                "The Group Texting gateway needs GROUPTEXTING_USER and GROUPTEXTING_PASSWORD"
+            )
+        if urlsplit(self.base_url).scheme not in ("http", "https"):
+            raise ImproperlyConfigured(f"GROUPTEXTING_BASE_URL {self.base_url!r} is not a URL")
+        self._client: httpx.Client | None = None
+        self._client_pid = 0
+        self._client_lock = threading.Lock()
+        self._limiter = None
+
+    # --- texts --------------------------------------------------------------------------
+
+    def split(self, text: str, sender_name: str = "") -> list[str]:
+        return rules.split(text, rules.to_subject(sender_name))
+
+    def send_part(self, to: str, part: str, *, from_number: str = "", sender_name: str = "") -> str:
+        """Send one part. Group Texting sends from its own long code, so ``from_number`` is
+        not used, and gives no message reference, so this returns ""."""
+        phone = rules.to_ten_digits(to)
+        if phone is None:
+            raise GatewayError(
+                f"{to} is not a North American number: Group Texting sends to +1 numbers only",
+                code="unsupported_number",
+                effect=ErrorEffect.FAIL,
+            )
+        subject = rules.to_subject(sender_name)
+        message = rules.to_plain(part)
+        if not rules.fits(subject, message):
+            raise GatewayError(
+                "the text does not fit in one message: send the parts split() gives",
+                code="too_long",
+                effect=ErrorEffect.FAIL,
+            )
+        code = self._call("sending", phonenumber=phone, subject=subject, message=message)
+        if code == 1:
+            return ""
+        if code in SEND_ANSWERS:
+            effect, meaning = SEND_ANSWERS[code]
+        elif code < 0:  # every negative answer is a text not sent
+            effect, meaning = ErrorEffect.RETRY, "an undocumented error"
+        else:
+            effect, meaning = ErrorEffect.OUTCOME_UNKNOWN, "an undocumented answer"
+        reason = f"Group Texting answered {code}: {meaning}"
+        if effect is ErrorEffect.PAUSE_GATEWAY:
+            pause_gateway(self, reason)
+        raise GatewayError(reason, code=str(code), effect=effect)
+
+    # --- account ------------------------------------------------------------------------
+
+    def check_credits(self) -> int:
+        code = self._call("credits/check/")
+        if code >= 0:
+            return code
+        meaning = ACCOUNT_ANSWERS["credits/check"].get(code, "an undocumented error")
+        reason = f"Group Texting answered {code} to credits/check: {meaning}"
+        if code == -1:
+            pause_gateway(self, reason)
+            raise GatewayError(reason, code="-1", effect=ErrorEffect.PAUSE_GATEWAY)
+        raise GatewayError(reason, code=str(code), effect=ErrorEffect.RETRY)
+
+    def check_keyword(self, keyword: str) -> AccountAnswer:
+        return self._account("keyword/check", Keyword=keyword)
+
+    def buy_credits(self, card: Card, credits: int) -> AccountAnswer:
+        return self._account("credits/buy", **card.as_params(), Credits=str(credits))
+
+    def rent_keyword(self, card: Card, keyword: str) -> AccountAnswer:
+        return self._account("keyword/rent", **card.as_params(), Keyword=keyword)
+
+    def setup_keyword(
+        self,
+        keyword: str,
+        *,
+        group: str | None = None,
+        autoreply: str | None = None,
+        email: str | None = None,
+        url: str | None = None,
+    ) -> AccountAnswer:
+        optional = {"Group": group, "Autoreply": autoreply, "Email": email, "URL": url}
+        given = {name: value for name, value in optional.items() if value is not None}
+        return self._account("keyword/setup", Keyword=keyword, **given)
+
+    def _account(self, call: str, **params) -> AccountAnswer:
+        code = self._call(f"{call}/", **params)
+        meaning = ACCOUNT_ANSWERS[call].get(code, "an undocumented answer")
+        return AccountAnswer(call, code, meaning, code in ACCOUNT_SUCCESS.get(call, {1}))
+
+    # --- transport ----------------------------------------------------------------------
+
+    @property
+    def limiter(self):
+        if self._limiter is None:
+            with self._client_lock:
+                self._limiter = self._limiter or connection_limiter(
+                    f"grouptexting:{urlsplit(self.base_url).netloc}",
+                    rate=self.rate,
+                    max_concurrent=self.max_connections,
+                    max_wait=self.max_wait,
+                    # A request lasts at most its connect, write, read and pool timeouts.
+                    lease_seconds=4 * self.timeout + 5,
+                    redis_url=settings.REDIS_URL,
+                    lock_dir=settings.VAR_DIR / "ratelimit",
+                )
+        return self._limiter
+
+    @property
+    def client(self) -> httpx.Client:
+        """This process's client: created on first use, and again in a forked child, which
+        must not share its parent's sockets."""
+        if self._client_pid != os.getpid():
+            with self._client_lock:
+                if self._client_pid != os.getpid():
+                    transport = httpx.HTTPTransport(
+                        limits=httpx.Limits(
+                            max_connections=self.max_connections or None,
+                            keepalive_expiry=KEEPALIVE_EXPIRY,
+                        ),
+                        # A form's headers and body go out together, not one round trip apart.
+                        socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+                    )
+                    self._client = httpx.Client(
+                        base_url=self.base_url,
+                        timeout=self.timeout,
+                        transport=transport,
+                        headers={"User-Agent": "GroupFlier"},
+                    )
+                    self._client_pid = os.getpid()
+        return self._client
+
+    def _call(self, path: str, **params) -> int:
+        """POST one API call; its numeric answer. Parameters are never logged (they hold the
+        password, and for credits/buy and keyword/rent a card)."""
+        form = {"user": self.user, "pass": self.password, **params}
+        try:
+            with self.limiter.slot():
+                response = self.client.post(path, data=form)
+        except LimiterError as exc:
+            raise GatewayError(str(exc), code="rate_limiter", effect=ErrorEffect.RETRY) from None
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise GatewayError(
+                f"cannot connect to Group Texting: {exc}",
+                code="connect_error",
+                effect=ErrorEffect.RETRY,
+            ) from None
+        except (httpx.WriteError, httpx.WriteTimeout) as exc:
+            # The request did not get through whole, so the provider cannot have acted on it.
+            raise GatewayError(
+                f"the request to Group Texting broke off: {exc}",
+                code="write_error",
+                effect=ErrorEffect.RETRY,
+            ) from None
+        except httpx.TransportError as exc:
+            # Sent, then no answer (timeout, connection closed): the provider may have it.
+            raise GatewayError(
+                f"no answer from Group Texting: {exc!r}",
+                code="no_response",
+                effect=ErrorEffect.OUTCOME_UNKNOWN,
+            ) from None
+        if response.status_code != 200:
+            raise GatewayError(
+                f"Group Texting answered HTTP {response.status_code}",
+                code=f"http_{response.status_code}",
+                effect=ErrorEffect.RETRY,
+            )
+        try:
+            code = int(response.text.strip())
+        except ValueError:
+            raise GatewayError(
+                f"Group Texting answered {response.text[:60]!r}, not a code",
+                code="bad_answer",
+                effect=ErrorEffect.OUTCOME_UNKNOWN,
+            ) from None
+        logger.debug("Group Texting %s -> %s", path, code)
+        return code

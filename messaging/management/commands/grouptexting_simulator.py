@@ -1,0 +1,20 @@
+import argparse
+
+from django.core.management.base import BaseCommand
+
+from simulators import grouptexting
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the Group Texting API simulator on loopback, for developing without an account. "
+        "Point GROUPTEXTING_BASE_URL at the URL it prints."
+    )
+    requires_system_checks = []
+
+    def add_arguments(self, parser):
+        grouptexting.build_parser(parser)
+
+    def handle(self, *args, **options):
+        simulator = grouptexting.from_options(argparse.Namespace(**options), log=self.stdout.write)
+        grouptexting.serve(simulator, write=self.stdout.write)
