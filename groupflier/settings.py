@@ -244,9 +244,45 @@ GROUPFLIER_POOL_NUMBERS = env_list("GROUPFLIER_POOL_NUMBERS", [f"+1202555010{i}"
 GROUPFLIER_SMS_GATEWAY = env("GROUPFLIER_SMS_GATEWAY", "messaging.gateways.console.ConsoleGateway")
 GROUPFLIER_SMS_GATEWAY_OPTIONS = env_json("GROUPFLIER_SMS_GATEWAY_OPTIONS", {})
 
+# Group Texting (GROUPFLIER_SMS_GATEWAY=messaging.gateways.grouptexting.GroupTextingGateway).
+# Point GROUPTEXTING_BASE_URL at `manage.py grouptexting_simulator` to run without an account.
+GROUPTEXTING_USER = env("GROUPTEXTING_USER", "")
+GROUPTEXTING_PASSWORD = env("GROUPTEXTING_PASSWORD", "")
+GROUPTEXTING_BASE_URL = env("GROUPTEXTING_BASE_URL", "https://app.grouptexting.com/api/")
+# The provider allows 2 connections a second from all our processes together ("off": no rate).
+GROUPTEXTING_RATE = env("GROUPTEXTING_RATE", "2/second")
+GROUPTEXTING_MAX_CONNECTIONS = env_int("GROUPTEXTING_MAX_CONNECTIONS", 2)  # 0: no cap
+GROUPTEXTING_TIMEOUT = env_int("GROUPTEXTING_TIMEOUT", 30)  # seconds, per network step
+GROUPTEXTING_MAX_WAIT = env_int("GROUPTEXTING_MAX_WAIT", 300)  # for a slot, then retry later
+# Any gateway with a credit balance: checked periodically, resumes a paused gateway when it
+# can send again, warns below the threshold.
+GROUPFLIER_GATEWAY_CREDIT_CHECK_SECONDS = env_int("GROUPFLIER_GATEWAY_CREDIT_CHECK_SECONDS", 300)
+GROUPFLIER_GATEWAY_LOW_CREDITS = env_int("GROUPFLIER_GATEWAY_LOW_CREDITS", 100)
+CELERY_IMPORTS = ["messaging.gateway_tasks"]
+CELERY_BEAT_SCHEDULE["messaging-check-gateway-credits"] = {
+    "task": "messaging.gateway_tasks.check_gateway_credits",
+    "schedule": float(GROUPFLIER_GATEWAY_CREDIT_CHECK_SECONDS),
+}
+
+# Push notifications (SPEC §7): a backend per service by dotted path, its options as JSON
+# (devices/push/apns.py and fcm.py list them). The log backend only records pushes in the
+# admin's push outbox; set devices.push.apns.ApnsBackend / devices.push.fcm.FcmBackend to send.
+GROUPFLIER_PUSH_APNS_BACKEND = env("GROUPFLIER_PUSH_APNS_BACKEND", "devices.push.log.LogBackend")
+GROUPFLIER_PUSH_APNS_OPTIONS = env_json("GROUPFLIER_PUSH_APNS_OPTIONS", {})
+GROUPFLIER_PUSH_FCM_BACKEND = env("GROUPFLIER_PUSH_FCM_BACKEND", "devices.push.log.LogBackend")
+GROUPFLIER_PUSH_FCM_OPTIONS = env_json("GROUPFLIER_PUSH_FCM_OPTIONS", {})
+CELERY_BEAT_SCHEDULE["devices-sweep-push-attempts"] = {
+    "task": "devices.tasks.sweep_push_attempts",
+    "schedule": 60.0,
+}
+
 GROUPFLIER_MAX_GROUP_MEMBERS = env_int("GROUPFLIER_MAX_GROUP_MEMBERS", 200)
 GROUPFLIER_MAX_PENDING_GROUPS = 3
 GROUPFLIER_PENDING_GROUP_TTL = timedelta(hours=24)
+CELERY_BEAT_SCHEDULE["groups-expire-pending-groups"] = {
+    "task": "groups.tasks.expire_pending_groups",
+    "schedule": 600.0,  # a staged group outlives its 24 hours by at most 10 minutes
+}
 
 GROUPFLIER_PIN_TTL = timedelta(minutes=10)
 GROUPFLIER_LOGIN_MAX_FAILURES = 5
@@ -259,3 +295,51 @@ GROUPFLIER_THROTTLE_PER_ADDRESS = env("GROUPFLIER_THROTTLE_PER_ADDRESS", "60/min
 GROUPFLIER_THROTTLE_PIN_PER_NUMBER = env("GROUPFLIER_THROTTLE_PIN_PER_NUMBER", "5/hour")
 
 GROUPFLIER_TRIAL_BALANCE = env_int("GROUPFLIER_TRIAL_BALANCE", 500)
+# Accounts and billing (SPEC §5). Amounts in pennies.
+GROUPFLIER_SMS_PRICE = env_int("GROUPFLIER_SMS_PRICE", 2)  # per SMS part of a group message
+GROUPFLIER_CURRENCY = env("GROUPFLIER_CURRENCY", "usd")
+GROUPFLIER_PAYMENT_BACKEND = env(
+    "GROUPFLIER_PAYMENT_BACKEND", "accounts.payments.sandbox.SandboxBackend"
+)
+GROUPFLIER_PAYMENT_BACKEND_OPTIONS = env_json("GROUPFLIER_PAYMENT_BACKEND_OPTIONS", {})
+# Cards an account may submit to the processor: stops using /account/set to test stolen cards.
+GROUPFLIER_THROTTLE_CARDS_PER_ACCOUNT = env("GROUPFLIER_THROTTLE_CARDS_PER_ACCOUNT", "10/hour")
+# A charge without an idempotency_key repeating one of the same amount within this window is
+# taken as its retry (accounts.billing.charge_account).
+GROUPFLIER_CHARGE_RETRY_WINDOW = timedelta(
+    minutes=env_int("GROUPFLIER_CHARGE_RETRY_WINDOW_MINUTES", 10)
+)
+GROUPFLIER_CHARGE_RESUME_AFTER = timedelta(minutes=2)
+CELERY_BEAT_SCHEDULE["accounts-resume-pending-charges"] = {
+    "task": "accounts.tasks.resume_pending_charges",
+    "schedule": 300.0,  # a charge a dead process left unsettled is finished within minutes
+}
+
+# The delivery pipeline (SPEC §3). Seconds in the environment, for tests that need them short.
+GROUPFLIER_DELIVERY_BATCH = env_int("GROUPFLIER_DELIVERY_BATCH", 100)
+GROUPFLIER_DELIVERY_MAX_ATTEMPTS = env_int("GROUPFLIER_DELIVERY_MAX_ATTEMPTS", 8)
+# A part still "sending" this long after its claim was in a worker that died: unknown.
+GROUPFLIER_DELIVERY_UNKNOWN_AFTER = timedelta(
+    seconds=env_int("GROUPFLIER_DELIVERY_UNKNOWN_AFTER", 120)
+)
+# A part still "queued" this long after its last change has no task coming: queue it again.
+# Longer than the longest retry backoff, so a part waiting for its retry is left alone.
+GROUPFLIER_DELIVERY_REDRIVE_AFTER = timedelta(
+    seconds=env_int("GROUPFLIER_DELIVERY_REDRIVE_AFTER", 120)
+)
+GROUPFLIER_DELIVERY_SWEEP_LIMIT = 20_000
+GROUPFLIER_SWEEP_EVERY = env_int("GROUPFLIER_SWEEP_EVERY", 30)
+CELERY_BEAT_SCHEDULE["messaging-sweep-deliveries"] = {
+    "task": "messaging.tasks.sweep_deliveries",
+    "schedule": float(GROUPFLIER_SWEEP_EVERY),
+}
+# Scheduled messages go out within seconds of their time: the beat task runs this often, on
+# its own queue, so a long fan-out does not hold it up (scripts/run starts a worker for it).
+CELERY_BEAT_SCHEDULE["messaging-send-due-scheduled"] = {
+    "task": "messaging.tasks.send_due_scheduled",
+    "schedule": 2.0,
+    "options": {"queue": "scheduler", "expires": 10},
+}
+# Group Texting's keyword and forwarding URLs are /webhooks/grouptexting/<secret>/keyword and
+# .../inbox; with no secret set, both answer 404.
+GROUPTEXTING_WEBHOOK_SECRET = env("GROUPTEXTING_WEBHOOK_SECRET", "")

@@ -3,16 +3,37 @@ from django.urls import path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts import views as account_views
+from devices import views as device_views
 from groupflier.api import handlers
 from groups import views as group_views
 from members import views as member_views
+from messaging import views as message_views
+from messaging import webhooks
 
 ENDPOINTS = [
     group_views.GroupCreate,
+    group_views.GroupSet,
+    group_views.GroupDelete,
+    group_views.GroupList,
+    group_views.GroupJoin,
+    group_views.GroupInviteCheck,
+    member_views.MemberAdd,
+    member_views.MemberRemove,
+    member_views.MemberSet,
+    member_views.MemberBye,
+    member_views.MemberHi,
     member_views.MemberFind,
     member_views.MemberLogin,
     member_views.MemberLogout,
     member_views.MemberGroups,
+    device_views.DeviceRegister,
+    device_views.DeviceRelease,
+    account_views.AccountSet,
+    account_views.AccountPassword,
+    account_views.AccountBalance,
+    account_views.AccountCharge,
+    *message_views.ENDPOINTS,
 ]
 
 urlpatterns = [
@@ -21,6 +42,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     *[url for endpoint in ENDPOINTS for url in endpoint.urls()],
+    path("webhooks/grouptexting/<str:secret>/<str:kind>", webhooks.grouptexting),
     # Anything else is the API's JSON 404, even with DEBUG on.
     re_path(r"^.*$", handlers.not_found),
 ]

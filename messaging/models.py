@@ -79,3 +79,160 @@ class GatewayState(models.Model):
 
     def __str__(self):
         return f"{self.gateway} ({'paused' if self.paused else 'sending'})"
+
+
+class Message(models.Model):
+    """A text sent to a group, through the API, by SMS or by the scheduler.
+
+    ``seq`` is the message id the API shows: per group, from 1, with no gap (SPEC §3). It is
+    taken under the group's row lock in the transaction that stores the message.
+    A message with no ``sender`` is a system notice (e.g. "Kim was added").
+    """
+
+    class Source(models.TextChoices):
+        API = "api"
+        SMS = "sms"
+        SCHEDULED = "scheduled"
+        SYSTEM = "system"
+
+    group = models.ForeignKey("groups.Group", on_delete=models.CASCADE, related_name="messages")
+    seq = models.PositiveIntegerField()
+    sender = models.ForeignKey(
+        "groups.Membership", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # The sender as they were when they sent it: a later rename or removal does not rewrite history.
+    sender_name = models.CharField(max_length=30, blank=True)
+    sender_number = models.CharField(max_length=20, blank=True)
+    text = models.CharField(max_length=150)
+    cc = models.BooleanField(default=False)
+    # A reply_to_owner message from an ordinary member: only the owner and its sender see it.
+    owner_only = models.BooleanField(default=False)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.API)
+    created_at = models.DateTimeField(auto_now_add=True)
+    fanned_out_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["group", "seq"]
+        constraints = [models.UniqueConstraint(fields=["group", "seq"], name="message_seq_unique")]
+
+    def __str__(self):
+        return f"#{self.seq} in {self.group}: {self.text[:40]}"
+
+
+class Delivery(models.Model):
+    """One SMS part of one message to one recipient (SPEC §3).
+
+    Status transitions, each a conditional UPDATE so that a task run twice acts once:
+        QUEUED  -> SENDING   claimed, and committed, before the gateway is called
+        SENDING -> SENT      the gateway took it (``provider_ref``)
+        SENDING -> QUEUED    a transient error (HTTP 503, no connection, gateway paused):
+                             retried with backoff, a bounded number of ``attempts``
+        SENDING -> FAILED    a permanent error, or attempts exhausted (``reason`` says which)
+        SENDING -> UNKNOWN   the worker died during the hand-off itself: the gateway may or may
+                             not have it, so it is never resent automatically (the sweep)
+        QUEUED  -> SKIPPED   not sent at all (``reason``: opted out, sms=0, suspended)
+    SENT, FAILED, SKIPPED and UNKNOWN are final.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        SENDING = "sending"
+        SENT = "sent"
+        FAILED = "failed"
+        SKIPPED = "skipped"
+        UNKNOWN = "unknown"
+
+    FINAL = (Status.SENT, Status.FAILED, Status.SKIPPED, Status.UNKNOWN)
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="deliveries")
+    # SET_NULL: removing a member must not erase the record of what was sent to them.
+    recipient = models.ForeignKey(
+        "groups.Membership", on_delete=models.SET_NULL, null=True, related_name="deliveries"
+    )
+    part = models.PositiveSmallIntegerField(default=1)
+    parts = models.PositiveSmallIntegerField(default=1)
+    to_number = models.CharField(max_length=20)
+    from_number = models.CharField(max_length=20, blank=True)
+    text = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    reason = models.CharField(max_length=200, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    provider_ref = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message", "recipient", "part"], name="delivery_unique_part"
+            )
+        ]
+        indexes = [models.Index(fields=["status", "updated_at"])]
+
+    def __str__(self):
+        return f"{self.message} to {self.to_number} part {self.part}/{self.parts} ({self.status})"
+
+
+class ScheduledMessage(models.Model):
+    """A message the owner asked to send later (SPEC §3).
+
+    Status transitions, taken under ``SELECT ... FOR UPDATE SKIP LOCKED`` so that any number of
+    schedulers and workers send each one once:
+        PENDING -> SENT      sent as if the owner had sent it then (``message``)
+        PENDING -> SKIPPED   could not be sent then (``reason``: suspended, owner left, ...)
+        PENDING -> DELETED   the owner deleted it
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SENT = "sent"
+        SKIPPED = "skipped"
+        DELETED = "deleted"
+
+    group = models.ForeignKey("groups.Group", on_delete=models.CASCADE, related_name="scheduled")
+    author = models.ForeignKey("groups.Membership", on_delete=models.CASCADE, related_name="+")
+    text = models.CharField(max_length=150)
+    cc = models.BooleanField(default=False)
+    when = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    reason = models.CharField(max_length=200, blank=True)
+    message = models.ForeignKey(Message, on_delete=models.SET_NULL, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["when", "id"]
+        indexes = [models.Index(fields=["status", "when"])]
+
+    def __str__(self):
+        return f"{self.text[:40]} at {self.when:%Y-%m-%d %H:%M:%S}"
+
+
+class InboundSms(models.Model):
+    """A text that reached the service through a gateway's webhook (or `manage.py inbound`)."""
+
+    sender = models.CharField(max_length=20)
+    to_number = models.CharField(max_length=20, blank=True)
+    text = models.TextField()
+    gateway = models.CharField(max_length=50)
+    group = models.ForeignKey("groups.Group", on_delete=models.SET_NULL, null=True, blank=True)
+    outcome = models.CharField(max_length=200, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = "inbound SMS"
+        verbose_name_plural = "inbound SMS"
+
+    def __str__(self):
+        return f"from {self.sender}: {self.text[:40]}"
+
+
+class Counter(models.Model):
+    """A named running total, e.g. every message ever processed (/message/grand/total)."""
+
+    name = models.CharField(max_length=50, unique=True)
+    value = models.BigIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.name} = {self.value}"

@@ -2,6 +2,7 @@ import logging
 
 from celery import shared_task
 from django.db.models import F
+from django.utils import timezone
 
 from messaging.gateways.base import GatewayError, get_gateway
 from messaging.models import OutboundSms
@@ -19,8 +20,9 @@ def backoff_seconds(attempt: int) -> int:
 @shared_task(bind=True, max_retries=MAX_ATTEMPTS)
 def send_outbound_sms(self, sms_id: int) -> None:
     """Send one system text. Safe to run twice: only the run that claims it sends it."""
+    # .update() bypasses auto_now: every status change sets updated_at itself.
     claimed = OutboundSms.objects.filter(pk=sms_id, status=Status.QUEUED).update(
-        status=Status.SENDING, attempts=F("attempts") + 1
+        status=Status.SENDING, attempts=F("attempts") + 1, updated_at=timezone.now()
     )
     if not claimed:
         return
@@ -30,12 +32,79 @@ def send_outbound_sms(self, sms_id: int) -> None:
     except GatewayError as exc:
         final = exc.permanent or sms.attempts >= MAX_ATTEMPTS
         OutboundSms.objects.filter(pk=sms_id, status=Status.SENDING).update(
-            status=Status.FAILED if final else Status.QUEUED, error=exc.reason[:200]
+            status=Status.FAILED if final else Status.QUEUED,
+            error=exc.reason[:200],
+            updated_at=timezone.now(),
         )
         if final:
             logger.warning("SMS %s to %s failed: %s", sms_id, sms.to, exc.reason)
             return
         raise self.retry(countdown=backoff_seconds(sms.attempts)) from None
     OutboundSms.objects.filter(pk=sms_id, status=Status.SENDING).update(
-        status=Status.SENT, error=""
+        status=Status.SENT, error="", updated_at=timezone.now()
     )
+
+
+# --- Group messages ----------------------------------------------------------------------------
+
+
+@shared_task
+def fan_out(message_id: int) -> None:
+    """Create a message's delivery rows and queue their sending in batches. Safe to run twice:
+    rows exist once (unique per message, recipient and part) and sends are claimed one by one."""
+    from django.conf import settings
+    from django.db import transaction
+    from django.utils import timezone
+
+    from messaging import fanout
+    from messaging.models import Message
+
+    with transaction.atomic():
+        message = Message.objects.select_for_update().select_related("group").get(pk=message_id)
+        if message.fanned_out_at is None:
+            fanout.plan(message)
+            message.fanned_out_at = timezone.now()
+            message.save(update_fields=["fanned_out_at"])
+    for batch in fanout.queued_batches(message_id, settings.GROUPFLIER_DELIVERY_BATCH):
+        send_deliveries.delay(batch)
+
+
+@shared_task
+def send_deliveries(delivery_ids: list[int]) -> None:
+    """Hand a batch of delivery parts to the gateway, each claimed before its hand-off."""
+    from messaging import fanout
+
+    result = fanout.send_batch(delivery_ids)
+    if result.retry:
+        # Short countdowns only: a long ETA on Redis outlives the visibility timeout.
+        countdown = backoff_seconds(result.highest_attempt)
+        send_deliveries.apply_async((result.retry,), countdown=countdown)
+    # Parts in result.waiting stay queued for a paused gateway: resuming it hands them over
+    # (messaging.signals), and the sweep would find them too. Polling would only spin.
+
+
+@shared_task
+def sweep_deliveries() -> dict:
+    """The periodic safety net of the pipeline; see ``messaging.fanout.sweep``."""
+    from django.conf import settings
+
+    from messaging import fanout
+
+    found = fanout.sweep()
+    batch = settings.GROUPFLIER_DELIVERY_BATCH
+    stale = found["requeued"]
+    for start in range(0, len(stale), batch):
+        send_deliveries.delay(stale[start : start + batch])
+    if found["unknown"] or stale:
+        logger.warning(
+            "Delivery sweep: %s marked unknown, %s queued again", found["unknown"], len(stale)
+        )
+    return {"unknown": found["unknown"], "requeued": len(stale)}
+
+
+@shared_task
+def send_due_scheduled() -> int:
+    """Beat runs this every few seconds; any number of copies may run at once."""
+    from messaging.schedule import send_due
+
+    return send_due()

@@ -74,6 +74,15 @@ def test_an_unreadable_body_is_a_clear_400(client, body, content_type):
     assert_error(response, "BAD_REQUEST", http_status=400)
 
 
+@pytest.mark.parametrize("value", ["Mo\x00m", "\ud800"])
+def test_text_that_cannot_be_stored_is_a_clear_400(api, value):
+    # NUL cannot be stored in PostgreSQL text; a lone surrogate cannot be encoded at all.
+    response = api("group/create", via="json", **{**CREATE, "name": value})
+    assert_error(response, "BAD_REQUEST", "name", http_status=400)
+    response = api("member/groups", via="json", sid=value)
+    assert_error(response, "BAD_REQUEST", "sid", http_status=400)
+
+
 def test_a_nested_json_value_is_a_clear_400(api):
     response = api("member/find", via="json", number={"nested": "object"})
     assert_error(response, "BAD_REQUEST", "number", http_status=400)

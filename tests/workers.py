@@ -1,7 +1,7 @@
-"""Real Celery worker processes for end-to-end tests.
+"""Real Celery worker and beat processes for end-to-end tests.
 
-The worker is started as the production command line starts it, against the test database
-and the tests' Redis, so a test exercises API -> broker -> worker -> gateway for real.
+They are started as the production command lines start them, against the test database and
+the tests' Redis, so a test exercises API -> broker -> worker -> gateway for real.
 """
 
 import os
@@ -18,6 +18,8 @@ from django.db import connection
 from groupflier.celery import app as celery_app
 
 ROOT = Path(__file__).resolve().parent.parent
+QUEUES = ("celery", "scheduler")
+ALL_QUEUES = ",".join(QUEUES)
 
 
 def worker_environment(**extra) -> dict:
@@ -38,25 +40,12 @@ def worker_environment(**extra) -> dict:
 
 
 @contextmanager
-def running_worker(concurrency=2, log_path=None, **env):
-    """A `celery worker` subprocess; tasks the test queues on commit go to it through Redis."""
+def celery_process(*args, log_path=None, ready=None, **env):
+    """``celery -A groupflier ARGS`` in its own process group, stopped at the end."""
     celery_app.conf.task_always_eager = False
-    celery_app.control.purge()
-    log = open(log_path or os.devnull, "w")  # noqa: SIM115 - closed below
+    log = open(log_path or os.devnull, "a")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "groupflier",
-            "worker",
-            f"--concurrency={concurrency}",
-            "--loglevel=INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
+        [sys.executable, "-m", "celery", "-A", "groupflier", *args],
         cwd=ROOT,
         env=worker_environment(**env),
         stdout=log,
@@ -64,22 +53,62 @@ def running_worker(concurrency=2, log_path=None, **env):
         start_new_session=True,
     )
     try:
-        wait_until(lambda: _responds(), timeout=30, what="the Celery worker to start")
+        if ready:
+            wait_until(ready, timeout=30, what=f"celery {args[0]} to start")
         yield process
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop(process)
         log.close()
         celery_app.conf.task_always_eager = True
 
 
-def _responds() -> bool:
-    return bool(celery_app.control.ping(timeout=0.5))
+def stop(process, sig=signal.SIGTERM) -> None:
+    """Stop a celery process and its pool children; SIGKILL stops them at once, mid-task."""
+    if process.poll() is None:
+        os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def running_worker(concurrency=2, queues=ALL_QUEUES, name="w1", log_path=None, **env):
+    """A `celery worker`; tasks the test queues on commit go to it through Redis."""
+    return celery_process(
+        "worker",
+        f"--concurrency={concurrency}",
+        f"--queues={queues}",
+        "--loglevel=INFO",
+        f"--hostname={name}@%h",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+        log_path=log_path,
+        ready=lambda: _responds(name),
+        **env,
+    )
+
+
+def running_beat(schedule_file, log_path=None, **env):
+    return celery_process(
+        "beat", "--loglevel=INFO", f"--schedule={schedule_file}", log_path=log_path, **env
+    )
+
+
+def purge_queues() -> None:
+    """Drop tasks an earlier test left in the broker."""
+    with celery_app.connection_for_write() as broker:
+        for queue in QUEUES:
+            try:
+                broker.default_channel.queue_purge(queue)
+            except Exception:  # noqa: BLE001 - a queue never declared has nothing to purge
+                pass
+
+
+def _responds(name) -> bool:
+    replies = celery_app.control.ping(timeout=0.5)
+    return any(host.startswith(f"{name}@") for reply in replies for host in reply)
 
 
 def wait_until(condition, *, timeout: float, what: str, interval: float = 0.1):

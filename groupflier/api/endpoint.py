@@ -49,6 +49,7 @@ class Endpoint(APIView):
     params: list[Param] = []
     errors: tuple[ErrorType, ...] = ()
     returns: dict[str, dict] = {}
+    optional_returns: dict[str, dict] = {}  # fields present only in some answers
     throttled = False  # per-client-address budget (SPEC §6)
 
     http_method_names = ["get", "post"]

@@ -28,8 +28,20 @@ def read_raw(raw: dict, name: str):
         value = str(value)
     elif not isinstance(value, str):
         raise ApiError(ErrorType.BAD_REQUEST, name, http_status=400)
+    if "\x00" in value or _has_surrogates(value):
+        # NUL (PostgreSQL text cannot hold it) and lone surrogates (possible in JSON) cannot be
+        # stored, hashed or echoed back. Refuse them here, once, for every endpoint.
+        raise ApiError(ErrorType.BAD_REQUEST, name, http_status=400)
     value = value.strip()
     return value or None
+
+
+def _has_surrogates(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 class Param:
@@ -130,6 +142,33 @@ class Choice(Param):
         if value not in self.choices:
             raise ApiError(self.invalid, self.name)
         return value
+
+
+class Paired:
+    """Mixed in before a ``Param`` class: an optional field that comes with ``partner`` or not
+    at all (SPEC §1). Present without its partner, the partner is the missing field."""
+
+    can_be_missing = True
+
+    def __init__(self, name, *, partner: str, **kw):
+        super().__init__(name, required=False, **kw)
+        self.partner = partner
+
+    def missing(self, raw: dict) -> list[str]:
+        alone = read_raw(raw, self.name) is None and read_raw(raw, self.partner) is not None
+        return [self.name] if alone else []
+
+
+class MessageId(Param):
+    """A message id: a whole number from 1."""
+
+    error_types = (ErrorType.INVALID_MESSAGE_ID,)
+    openapi_type = {"type": "string", "pattern": "^[0-9]+$"}
+
+    def convert(self, value: str) -> int:
+        if not value.isascii() or not value.isdigit() or int(value) < 1:
+            raise ApiError(ErrorType.INVALID_MESSAGE_ID, self.name)
+        return int(value)
 
 
 class NumberedPairs(Param):

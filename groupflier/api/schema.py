@@ -84,7 +84,11 @@ class EndpointSchema(AutoSchema):
 
         ok = {
             "type": "object",
-            "properties": {"status": {"type": "string", "enum": ["OK"]}, **endpoint.returns},
+            "properties": {
+                "status": {"type": "string", "enum": ["OK"]},
+                **endpoint.returns,
+                **endpoint.optional_returns,
+            },
             "required": ["status", *endpoint.returns],
         }
         responses = {

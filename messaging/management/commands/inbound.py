@@ -1,0 +1,16 @@
+from django.core.management.base import BaseCommand
+
+from messaging.inbound import Inbound, receive
+
+
+class Command(BaseCommand):
+    help = "Feed in a text as if it had arrived from a member's phone through the gateway."
+
+    def add_arguments(self, parser):
+        parser.add_argument("text", help="The text, e.g. 'Dinner at 6' or '*who' or 'STOP'")
+        parser.add_argument("--from", dest="sender", required=True, help="The member's number")
+        parser.add_argument("--to", dest="to_number", default="", help="The group number texted")
+
+    def handle(self, *args, text, sender, to_number, **options):
+        reply = receive(Inbound(sender=sender, to_number=to_number, text=text, gateway="cli"))
+        self.stdout.write(f"Reply to {sender}: {reply}" if reply else "No reply.")

@@ -1,0 +1,257 @@
+"""The delivery pipeline (SPEC §3 "Delivery guarantees"): one row per (message, recipient,
+part), claimed before the hand-off, each gateway answer handled, safe to run twice."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from members.models import Member
+from messaging.gateways import base
+from messaging.gateways.base import BaseGateway, ErrorEffect, GatewayError
+from messaging.gateways.state import pause_gateway, resume_gateway
+from messaging.models import Delivery, GatewayState, Message
+from messaging.tasks import fan_out, send_deliveries, sweep_deliveries
+from tests.conftest import MEMBER, OUTSIDER, OWNER, assert_ok, make_active_group
+
+pytestmark = pytest.mark.django_db
+KID = "+14155550104"
+
+
+class ScriptedGateway(BaseGateway):
+    """Answers each number with the next scripted error, then accepts. Splits at 10 characters
+    when told to, so multi-part messages can be tested."""
+
+    script: dict[str, list[GatewayError]] = {}
+    handed: list[tuple[str, str]] = []
+
+    def split(self, text, sender_name=""):
+        if not self.options.get("split"):
+            return [text]
+        chunks = [text[i : i + 10] for i in range(0, len(text), 10)]
+        return [f"({n}/{len(chunks)}) {c}" for n, c in enumerate(chunks, 1)]
+
+    def send_part(self, to, part, *, from_number="", sender_name=""):
+        ScriptedGateway.handed.append((to, part))
+        errors = ScriptedGateway.script.get(to, [])
+        if errors:
+            error = errors.pop(0)
+            if error.effect is ErrorEffect.PAUSE_GATEWAY:
+                pause_gateway(self, error.reason)  # as real backends do
+            raise error
+        return f"ref-{len(ScriptedGateway.handed)}"
+
+
+class WatchingGateway(ScriptedGateway):
+    """Records the row's committed status at the moment of each hand-off."""
+
+    seen = []
+
+    def send_part(self, to, part, **kwargs):
+        WatchingGateway.seen.append(Delivery.objects.get(to_number=to).status)
+        return super().send_part(to, part, **kwargs)
+
+
+@pytest.fixture
+def gateway(settings):
+    ScriptedGateway.script, ScriptedGateway.handed = {}, []
+    base._load.cache_clear()
+
+    def use(script=None, cls="ScriptedGateway", **options):
+        settings.GROUPFLIER_SMS_GATEWAY = f"tests.test_fanout.{cls}"
+        settings.GROUPFLIER_SMS_GATEWAY_OPTIONS = options
+        ScriptedGateway.script = script or {}
+        return ScriptedGateway
+
+    yield use
+    base._load.cache_clear()
+
+
+@pytest.fixture
+def send(api, family):
+    def post(text="Dinner at 6", person=None):
+        person = person or family.owner
+        return assert_ok(
+            api("message/send", sid=person.sid, number=family.address_of(person), message=text)
+        )
+
+    return post
+
+
+def status_of(number):
+    return list(
+        Delivery.objects.filter(to_number=number).order_by("part").values_list("status", flat=True)
+    )
+
+
+def test_a_transient_error_is_retried_and_then_sent(gateway, send):
+    gateway({MEMBER: [GatewayError("HTTP 503", effect=ErrorEffect.RETRY, code="http_503")] * 2})
+    send()
+    delivery = Delivery.objects.get()
+    assert (delivery.status, delivery.attempts) == (Delivery.Status.SENT, 3)
+    assert ScriptedGateway.handed == [(MEMBER, "Dinner at 6")] * 3
+
+
+def test_transient_errors_give_up_after_the_bound(gateway, send, settings):
+    settings.GROUPFLIER_DELIVERY_MAX_ATTEMPTS = 3
+    gateway({MEMBER: [GatewayError("HTTP 503", effect=ErrorEffect.RETRY, code="http_503")] * 10})
+    send()
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.Status.FAILED
+    assert delivery.reason == "gave up after 3 attempts: http_503: HTTP 503"
+    assert len(ScriptedGateway.handed) == 3
+
+
+def test_a_permanent_error_is_final_with_the_gateways_reason(gateway, send):
+    gateway({MEMBER: [GatewayError("invalid message", effect=ErrorEffect.FAIL, code="-7")]})
+    send()
+    delivery = Delivery.objects.get()
+    assert (delivery.status, delivery.reason) == (Delivery.Status.FAILED, "-7: invalid message")
+    assert len(ScriptedGateway.handed) == 1
+
+
+@pytest.mark.parametrize(
+    "effect, flag",
+    [
+        (ErrorEffect.RECIPIENT_OPTED_OUT_LOCALLY, "opted_out_locally"),
+        (ErrorEffect.RECIPIENT_OPTED_OUT_GLOBALLY, "blocked"),
+        (ErrorEffect.BAD_NUMBER, "bad_number"),
+    ],
+)
+def test_recipient_effects_flag_the_member(gateway, send, effect, flag):
+    gateway({MEMBER: [GatewayError("refused", effect=effect, code="-5")]})
+    send()
+    assert status_of(MEMBER) == [Delivery.Status.FAILED]
+    assert getattr(Member.objects.get(number=MEMBER), flag) is True
+
+
+def test_a_local_opt_out_skips_later_messages(gateway, send):
+    gateway({MEMBER: [GatewayError("opted out", effect=ErrorEffect.RECIPIENT_OPTED_OUT_LOCALLY)]})
+    send("one")
+    send("two")
+    later = Delivery.objects.get(message__seq=2)
+    assert later.status == Delivery.Status.SKIPPED and "gateway" in later.reason
+    assert len(ScriptedGateway.handed) == 1
+
+
+def test_an_unknown_outcome_is_never_resent(gateway, send):
+    gateway({MEMBER: [GatewayError("timed out after sending", effect=ErrorEffect.OUTCOME_UNKNOWN)]})
+    send()
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.Status.UNKNOWN
+    send_deliveries.apply(args=[[delivery.pk]])
+    assert len(ScriptedGateway.handed) == 1
+
+
+def test_a_paused_gateway_keeps_parts_queued_until_it_resumes(
+    gateway, send, django_capture_on_commit_callbacks
+):
+    used = gateway(
+        {MEMBER: [GatewayError("credit limit", effect=ErrorEffect.PAUSE_GATEWAY, code="-2")]}
+    )
+    send()  # the gateway answers -2 and pauses itself
+    delivery = Delivery.objects.get()
+    assert (delivery.status, delivery.attempts) == (Delivery.Status.QUEUED, 0)
+    assert used.handed == [(MEMBER, "Dinner at 6")]
+    instance = base.get_gateway()
+    assert GatewayState.objects.get(gateway=instance.name).paused
+    send("Later")  # nothing is handed to a paused gateway
+    assert len(used.handed) == 1
+    assert set(status_of(MEMBER)) == {Delivery.Status.QUEUED}
+    with django_capture_on_commit_callbacks(execute=True):
+        resume_gateway(instance, by="test")  # hands over what waited, at once
+    assert set(status_of(MEMBER)) == {Delivery.Status.SENT}
+    assert len(used.handed) == 3
+
+
+def test_a_long_message_is_one_row_per_part(gateway, api, family):
+    gateway(split=True)
+    make_active_group("x", "y", OUTSIDER, [("z", KID)])
+    assert_ok(
+        api(
+            "message/send",
+            sid=family.owner.sid,
+            number=family.address_of(family.owner),
+            message="abcdefghij" * 3,
+        )
+    )
+    rows = Delivery.objects.filter(to_number=MEMBER).order_by("part")
+    assert [(d.part, d.parts, d.text) for d in rows] == [
+        (1, 3, "(1/3) abcdefghij"),
+        (2, 3, "(2/3) abcdefghij"),
+        (3, 3, "(3/3) abcdefghij"),
+    ]
+    assert [d.status for d in rows] == [Delivery.Status.SENT] * 3
+
+
+def test_fan_out_and_sends_are_safe_to_run_twice(gateway, send):
+    gateway()
+    send()
+    message = Message.objects.get()
+    fan_out.apply(args=[message.pk])
+    ids = list(Delivery.objects.values_list("id", flat=True))
+    send_deliveries.apply(args=[ids])
+    assert Delivery.objects.count() == 1
+    assert len(ScriptedGateway.handed) == 1
+
+
+def test_the_sweep_marks_stuck_hand_offs_unknown_and_requeues_lost_parts(gateway, family, settings):
+    gateway()
+    message = Message.objects.create(group=family.group, seq=1, sender_name="Mom", text="hi")
+    recipient = family.group.memberships.get(member__number=MEMBER)
+    old = timezone.now() - timedelta(hours=1)
+    stuck = Delivery.objects.create(
+        message=message,
+        recipient=recipient,
+        part=1,
+        to_number=MEMBER,
+        text="hi",
+        status=Delivery.Status.SENDING,
+    )
+    lost = Delivery.objects.create(
+        message=message, recipient=recipient, part=2, to_number=MEMBER, text="hi"
+    )
+    fresh = Delivery.objects.create(
+        message=message, recipient=recipient, part=3, to_number=MEMBER, text="hi"
+    )
+    Delivery.objects.filter(pk__in=[stuck.pk, lost.pk]).update(updated_at=old)
+    assert sweep_deliveries.apply().get() == {"unknown": 1, "requeued": 1}
+    stuck.refresh_from_db(), lost.refresh_from_db(), fresh.refresh_from_db()
+    assert stuck.status == Delivery.Status.UNKNOWN
+    assert lost.status == Delivery.Status.SENT  # queued again, and sent once
+    assert fresh.status == Delivery.Status.QUEUED  # its own task is still coming
+    assert ScriptedGateway.handed == [(MEMBER, "hi")]
+
+
+def test_the_claim_is_committed_before_the_hand_off(gateway, send):
+    WatchingGateway.seen = []
+    gateway(cls="WatchingGateway")
+    send()
+    assert WatchingGateway.seen == [Delivery.Status.SENDING]
+
+
+def test_group_messages_go_to_registered_phones_as_pushes(gateway, api, family):
+    from devices.models import PushAttempt
+
+    gateway()
+    assert_ok(
+        api(
+            "device/register", number=MEMBER, type="android", token="tok-dad", sid=family.member.sid
+        )
+    )
+    assert_ok(api("device/register", number=OWNER, type="iphone_no_notify", token="a" * 64))
+    assert_ok(
+        api(
+            "message/send",
+            sid=family.owner.sid,
+            number=family.address_of(family.owner),
+            message="Push me",
+        )
+    )
+    (attempt,) = PushAttempt.objects.all()
+    assert (attempt.device.token, attempt.text, attempt.sender_name) == (
+        "tok-dad",
+        "Push me",
+        "Mom",
+    )
+    assert attempt.group_number == family.address_of(family.member)
