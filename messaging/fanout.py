@@ -13,9 +13,11 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.billing import debit_sms_part
+from accounts.models import Account
 from devices.actions import NOTIFYING_TYPES, notify_message
 from devices.models import Device
 from groups.models import Membership
+from members.models import Member
 from messaging.gateways.base import ErrorEffect, GatewayError, get_gateway
 from messaging.gateways.state import apply_recipient_effect, is_paused
 from messaging.models import Delivery, Message
@@ -157,7 +159,7 @@ def send_batch(delivery_ids: list[int]) -> BatchResult:
     if is_paused(gateway):
         result.waiting.extend(delivery_ids)
         return result
-    sender_names: dict[int, tuple[str, int]] = {}
+    messages: dict[int, tuple[str, bool, int]] = {}
     for position, delivery_id in enumerate(delivery_ids):
         if result.waiting:  # the gateway paused itself during this batch
             result.waiting.extend(delivery_ids[position:])
@@ -165,13 +167,9 @@ def send_batch(delivery_ids: list[int]) -> BatchResult:
         claimed = claim(delivery_id)
         if claimed is None:
             continue  # sent, skipped or claimed by another run already
-        if claimed.message_id not in sender_names:
-            sender_names[claimed.message_id] = (
-                Message.objects.filter(pk=claimed.message_id)
-                .values_list("sender_name", "group__owner_id")
-                .get()
-            )
-        sender_name, owner_id = sender_names[claimed.message_id]
+        if claimed.message_id not in messages:
+            messages[claimed.message_id] = about_message(claimed.message_id)
+        sender_name, billed, owner_id = messages[claimed.message_id]
         try:
             reference = gateway.send_part(
                 claimed.to_number,
@@ -182,17 +180,33 @@ def send_batch(delivery_ids: list[int]) -> BatchResult:
         except GatewayError as error:
             handle_error(claimed, error, result)
             continue
-        with transaction.atomic():
-            if finish(delivery_id, Status.SENT, provider_ref=(reference or "")[:100]):
-                debit_sms_part_of(owner_id, delivery_id)
+        if billed:
+            # Marked sent and debited together, or neither.
+            with transaction.atomic():
+                if finish(delivery_id, Status.SENT, provider_ref=(reference or "")[:100]):
+                    debit_sms_part(Member(pk=owner_id), reference=f"delivery:{delivery_id}")
+        else:
+            finish(delivery_id, Status.SENT, provider_ref=(reference or "")[:100])
         result.sent += 1
     return result
 
 
-def debit_sms_part_of(owner_id: int, delivery_id: int) -> None:
-    from members.models import Member
+def about_message(message_id: int) -> tuple[str, bool, int]:
+    """(sender name, whether its parts are billed, owner id), read once per batch.
 
-    debit_sms_part(Member(pk=owner_id), reference=f"delivery:{delivery_id}")
+    Parts are billed unless texts are free or the owner's account is free (or missing):
+    ``debit_sms_part`` would debit nothing then, so the transaction around it is saved.
+    """
+    sender_name, owner_id = (
+        Message.objects.filter(pk=message_id).values_list("sender_name", "group__owner_id").get()
+    )
+    account_type = Account.objects.filter(member_id=owner_id).values_list("type", flat=True).first()
+    billed = (
+        settings.GROUPFLIER_SMS_PRICE > 0
+        and account_type is not None
+        and account_type != Account.Type.FREE
+    )
+    return sender_name, billed, owner_id
 
 
 def handle_error(claimed: Claimed, error: GatewayError, result: BatchResult) -> None:
