@@ -242,7 +242,7 @@ def test_the_backend_is_chosen_by_dotted_path(settings):
     with pytest.raises(ImproperlyConfigured, match="cannot be imported"):
         base.get_backend()
     settings.GROUPFLIER_PAYMENT_BACKEND = "accounts.models.Account"
-    with pytest.raises(ImproperlyConfigured, match="is not a payment backend"):
+    with pytest.raises(ImproperlyConfigured, match="is not a BasePaymentBackend"):
         base.get_backend()
 
 

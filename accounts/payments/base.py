@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
-from django.utils.module_loading import import_string
 
 from accounts.cards import CardNumber, Expiration
+from groupflier.backends import backend_class
 
 
 class PaymentError(Exception):
@@ -91,14 +90,7 @@ class BasePaymentBackend:
 
 @lru_cache(maxsize=4)
 def _load(path: str, options_items: tuple) -> BasePaymentBackend:
-    try:
-        cls = import_string(path)
-    except ImportError as exc:
-        raise ImproperlyConfigured(
-            f"GROUPFLIER_PAYMENT_BACKEND {path!r} cannot be imported: {exc}"
-        ) from exc
-    if not isinstance(cls, type) or not issubclass(cls, BasePaymentBackend):
-        raise ImproperlyConfigured(f"GROUPFLIER_PAYMENT_BACKEND {path!r} is not a payment backend")
+    cls = backend_class("GROUPFLIER_PAYMENT_BACKEND", path, BasePaymentBackend)
     return cls(**dict(options_items))
 
 

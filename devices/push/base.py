@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.utils.module_loading import import_string
+
+from groupflier.backends import backend_class
 
 
 @dataclass(frozen=True)
@@ -116,12 +117,7 @@ def get_backend(service: str) -> PushBackend:
 
 
 def _build(prefix: str, service: str, path: str, options: dict) -> PushBackend:
-    try:
-        cls = import_string(path)
-    except ImportError as exc:
-        raise ImproperlyConfigured(f"{prefix}_BACKEND {path!r} cannot be imported: {exc}") from exc
-    if not (isinstance(cls, type) and issubclass(cls, PushBackend)):
-        raise ImproperlyConfigured(f"{prefix}_BACKEND {path!r} is not a PushBackend")
+    cls = backend_class(f"{prefix}_BACKEND", path, PushBackend)
     if not isinstance(options, dict):
         raise ImproperlyConfigured(f"{prefix}_OPTIONS must be a JSON object")
     return cls(**{**options, "service": service})

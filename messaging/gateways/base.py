@@ -21,8 +21,8 @@ import enum
 from functools import lru_cache
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
-from django.utils.module_loading import import_string
+
+from groupflier.backends import backend_class
 
 
 class ErrorEffect(enum.StrEnum):
@@ -124,15 +124,7 @@ class BaseGateway:
 
 @lru_cache(maxsize=4)
 def _load(path: str, options_items: tuple) -> BaseGateway:
-    try:
-        cls = import_string(path)
-    except ImportError as exc:
-        raise ImproperlyConfigured(
-            f"GROUPFLIER_SMS_GATEWAY {path!r} cannot be imported: {exc}"
-        ) from exc
-    if not issubclass(cls, BaseGateway):
-        raise ImproperlyConfigured(f"GROUPFLIER_SMS_GATEWAY {path!r} is not a BaseGateway")
-    return cls(**dict(options_items))
+    return backend_class("GROUPFLIER_SMS_GATEWAY", path, BaseGateway)(**dict(options_items))
 
 
 def get_gateway() -> BaseGateway:
