@@ -32,17 +32,33 @@ def test_list_and_search_pages_load(admin_client, family, app_label, model_name)
 
 
 @pytest.fixture
-def one_of_each(family):
+def one_of_each(family, django_capture_on_commit_callbacks):
     """The family, plus a row of the models it does not make by itself."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from devices.actions import register_device
     from members.models import LoginGuard
+    from messaging import actions
     from messaging.gateways.console import ConsoleGateway
-    from messaging.models import GatewayState, OutboundSms
+    from messaging.inbound import Inbound, receive
+    from messaging.models import GatewayState, OutboundSms, ScheduledMessage
     from messaging.sms import queue_system_sms
 
     ConsoleGateway().send(family.member.number, "hello")
     queue_system_sms(family.member.number, "welcome", OutboundSms.Kind.WELCOME)
     LoginGuard.objects.create(number=family.member.number, failures=1)
     GatewayState.objects.create(gateway="console")
+    owner = family.group.memberships.get(member__number=family.owner.number)
+    with django_capture_on_commit_callbacks(execute=True):
+        register_device(family.member.number, "android", "token-1", family.member.member)
+        # A message, its delivery, a push attempt and the log backend's outbox entry.
+        actions.post(family.group, owner, "hello")
+    ScheduledMessage.objects.create(
+        group=family.group, author=owner, text="later", when=timezone.now() + timedelta(days=1)
+    )
+    receive(Inbound(sender=family.member.number, text="hi all", gateway="test"))
     return family
 
 
