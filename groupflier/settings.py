@@ -293,6 +293,9 @@ GROUPFLIER_SESSION_IDLE_TIMEOUT = timedelta(days=90)
 # Throttle budgets, "COUNT/PERIOD" with PERIOD one of second, minute, hour, day.
 GROUPFLIER_THROTTLE_PER_ADDRESS = env("GROUPFLIER_THROTTLE_PER_ADDRESS", "60/minute")
 GROUPFLIER_THROTTLE_PIN_PER_NUMBER = env("GROUPFLIER_THROTTLE_PIN_PER_NUMBER", "5/hour")
+# Reverse proxies in front of the web process that append to X-Forwarded-For (0: none, so the
+# peer's address is the client's).
+GROUPFLIER_TRUSTED_PROXIES = env_int("GROUPFLIER_TRUSTED_PROXIES", 0)
 
 GROUPFLIER_TRIAL_BALANCE = env_int("GROUPFLIER_TRIAL_BALANCE", 500)
 # Accounts and billing (SPEC §5). Amounts in pennies.

@@ -67,6 +67,27 @@ def test_find_is_throttled_per_client_address(api, family, settings):
     assert_error(api("member/find", number=OUTSIDER), "THROTTLE")
 
 
+def test_behind_trusted_proxies_each_client_address_has_its_own_budget(client, family, settings):
+    settings.GROUPFLIER_THROTTLE_PER_ADDRESS = "1/minute"
+    settings.GROUPFLIER_TRUSTED_PROXIES = 1
+
+    def find(forwarded_for):
+        return client.post("/member/find", {"number": OWNER}, HTTP_X_FORWARDED_FOR=forwarded_for)
+
+    assert_ok(find("203.0.113.7"))
+    assert_ok(find("203.0.113.8"))  # another client behind the same proxy
+    assert_error(find("203.0.113.7"), "THROTTLE")
+    # A client cannot pose as another by writing its own X-Forwarded-For entry first.
+    assert_error(find("198.51.100.1, 203.0.113.7"), "THROTTLE")
+
+
+def test_without_trusted_proxies_x_forwarded_for_is_ignored(client, family, settings):
+    settings.GROUPFLIER_THROTTLE_PER_ADDRESS = "1/minute"
+    assert_ok(client.post("/member/find", {"number": OWNER}, HTTP_X_FORWARDED_FOR="203.0.113.7"))
+    response = client.post("/member/find", {"number": OWNER}, HTTP_X_FORWARDED_FOR="203.0.113.8")
+    assert_error(response, "THROTTLE")
+
+
 def test_the_pin_is_stored_only_as_a_hash(api, family):
     pin = find_and_read_pin(api)
     stored = LoginPin.objects.get(member__number=MEMBER)

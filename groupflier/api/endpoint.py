@@ -136,4 +136,15 @@ def request_parameters(request) -> dict:
 
 
 def client_address(request) -> str:
+    """The address a throttle counts: the peer, or behind GROUPFLIER_TRUSTED_PROXIES reverse
+    proxies the address the outermost of them saw. Only trusted hops are read, since a client
+    can write anything into X-Forwarded-For itself."""
+    from django.conf import settings
+
+    proxies = settings.GROUPFLIER_TRUSTED_PROXIES
+    if proxies:
+        hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        hops = [hop for hop in hops if hop]
+        if len(hops) >= proxies:
+            return hops[-proxies]
     return request.META.get("REMOTE_ADDR") or "unknown"
