@@ -18,7 +18,7 @@ from accounts.actions import open_account
 from groupflier.api.errors import ApiError, ErrorType
 from groups import notices, roster
 from groups.addresses import choose_address, is_pool_number, lock_members
-from groups.lookup import locked, membership_for
+from groups.lookup import locked, membership_for, memberships_of
 from groups.models import INVITE_CODE_PATTERN, Group, Membership
 from members import actions as member_actions
 from members.actions import get_or_create_member, send_login_pin
@@ -399,13 +399,9 @@ def describe_memberships(member: Member) -> list[dict]:
 
     A pending group shows only to its creator, who is the one to activate it.
     """
-    mine = (
-        Membership.objects.filter(member=member)
-        .exclude(group__status=Group.Status.DELETED)
-        .select_related("group__owner__account", "address")
-        .order_by("id")
+    mine = list(
+        memberships_of(member).select_related("group__owner__account", "address").order_by("id")
     )
-    mine = [m for m in mine if m.group.status == Group.Status.ACTIVE or m.is_owner]
     roster = {}
     for other in (
         Membership.objects.filter(group_id__in=[m.group_id for m in mine])

@@ -11,18 +11,28 @@ from groups.models import Group, Membership
 from members.models import Member
 
 
-def membership_for(member: Member, number: str) -> Membership:
-    """The caller's membership whose address is ``number``, or ``MEMBER_LOOKUP_FAILED``.
+def memberships_of(member: Member):
+    """The memberships ``member`` can see and act through.
 
     Deleted groups are gone for everyone; a pending group exists only for its creator, who is
-    the one to activate it (its members have not been told about it yet). A member in more
-    groups than the pool holds shares an address between groups: the one they exchanged a
-    text with most recently wins, as for an inbound text (SPEC §4).
+    the one to activate it (its members have not been told about it yet).
     """
-    membership = (
-        Membership.objects.filter(member=member, address__number=number)
+    return (
+        Membership.objects.filter(member=member)
         .filter(Q(group__status=Group.Status.ACTIVE) | Q(group__owner=member))
         .exclude(group__status=Group.Status.DELETED)
+    )
+
+
+def membership_for(member: Member, number: str) -> Membership:
+    """The caller's membership (``memberships_of``) whose address is ``number``, or
+    ``MEMBER_LOOKUP_FAILED``. A member in more groups than the pool holds shares an address
+    between groups: the one they exchanged a text with most recently wins, as for an inbound
+    text (SPEC §4).
+    """
+    membership = (
+        memberships_of(member)
+        .filter(address__number=number)
         .select_related("group", "member", "address")
         .order_by("-last_exchanged_at", "-id")
         .first()

@@ -4,8 +4,7 @@ from groupflier.api.endpoint import Endpoint, SessionRule
 from groupflier.api.errors import ErrorType
 from groupflier.api.params import Flag, MessageId, Phone, Text
 from groupflier.api.schema import FLAG, INTEGER, STRING, array_of, nullable, object_of
-from groups.lookup import membership_for
-from groups.models import Group
+from groups.lookup import membership_for, memberships_of
 from messaging import actions, schedule
 
 MESSAGE = Text(
@@ -31,9 +30,7 @@ class MessageCount(Endpoint):
             memberships = [membership_for(request.member, args.number)]
         else:
             memberships = (
-                request.member.memberships.exclude(group__status=Group.Status.DELETED)
-                .select_related("group", "address")
-                .order_by("id")
+                memberships_of(request.member).select_related("group", "address").order_by("id")
             )
         return {
             "results": [
@@ -42,7 +39,6 @@ class MessageCount(Endpoint):
                     "count": actions.visible_messages(m).count(),
                 }
                 for m in memberships
-                if m.group.status == Group.Status.ACTIVE or m.member_id == m.group.owner_id
             ]
         }
 
