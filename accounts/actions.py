@@ -14,6 +14,7 @@ from accounts.models import Account, LedgerEntry
 from accounts.payments.base import PaymentError, StoredCard, backend_path, get_backend
 from groupflier.api import throttles
 from groupflier.api.errors import ApiError, ErrorType
+from groupflier.api.schema import flag
 from members.models import Member
 
 logger = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ def balance_of(account: Account) -> dict:
     return {
         "type": account.type,
         "balance": account.balance,
-        "suspended": 1 if account.suspended else 0,
+        "suspended": flag(account.suspended),
     }
 
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from accounts.actions import open_account
 from groupflier.api.errors import ApiError, ErrorType
+from groupflier.api.schema import flag
 from groups import notices, roster
 from groups.addresses import choose_address, is_pool_number, lock_members
 from groups.lookup import locked, membership_for, memberships_of
@@ -383,10 +384,6 @@ def list_public_groups(
         }
         for group in groups[:PUBLIC_LIST_LIMIT]
     ]
-
-
-def flag(value: bool) -> int:
-    return 1 if value else 0
 
 
 def group_suspended(group: Group) -> bool:

@@ -12,7 +12,7 @@ from groupflier.api.params import (
     Text,
     read_raw,
 )
-from groupflier.api.schema import FLAG, INTEGER, STRING, array_of, object_of
+from groupflier.api.schema import FLAG, INTEGER, STRING, array_of, flag, object_of
 from groups import actions
 from groups.lookup import membership_for
 
@@ -108,7 +108,7 @@ class GroupCreate(Endpoint):
         )
         return {
             "number": str(created.creator.address.number),
-            "first_group": actions.flag(created.first_group),
+            "first_group": flag(created.first_group),
         }
 
 
@@ -282,6 +282,6 @@ class GroupInviteCheck(Endpoint):
         group = actions.check_invite(args.invite_code)
         return {
             "name": group.name,
-            "reply_to_owner": actions.flag(group.reply_to_owner),
-            "disable_who": actions.flag(group.disable_who),
+            "reply_to_owner": flag(group.reply_to_owner),
+            "disable_who": flag(group.disable_who),
         }

@@ -2,7 +2,7 @@ from accounts.actions import describe_account
 from groupflier.api.endpoint import Endpoint, SessionRule
 from groupflier.api.errors import ApiError, ErrorType
 from groupflier.api.params import FALSE_WORDS, TRUE_WORDS, Flag, Param, Phone, Secret, Text
-from groupflier.api.schema import FLAG, INTEGER, STRING, array_of, nullable, object_of
+from groupflier.api.schema import FLAG, INTEGER, STRING, array_of, flag, nullable, object_of
 from groups import roster
 from groups.actions import describe_memberships
 from groups.lookup import membership_for
@@ -19,7 +19,7 @@ class MemberFind(Endpoint):
 
     def act(self, request, args):
         member = actions.find_member(args.number)
-        return {"has_password": 1 if actions.has_password(member) else 0}
+        return {"has_password": flag(actions.has_password(member))}
 
 
 class MemberLogin(Endpoint):

@@ -3,7 +3,7 @@ from django.utils import timezone
 from groupflier.api.endpoint import Endpoint, SessionRule
 from groupflier.api.errors import ErrorType
 from groupflier.api.params import Flag, MessageId, Phone, Text
-from groupflier.api.schema import FLAG, INTEGER, STRING, array_of, nullable, object_of
+from groupflier.api.schema import FLAG, INTEGER, STRING, array_of, flag, nullable, object_of
 from groups.lookup import membership_for, memberships_of
 from messaging import actions, schedule
 
@@ -94,7 +94,7 @@ class MessageSend(Endpoint):
         sent = actions.send(membership, args.message, cc=bool(args.cc))
         if sent.message is not None:
             return {"id": sent.message.seq}
-        return {"refresh": 1 if sent.refresh else 0, "reply": sent.reply}
+        return {"refresh": flag(sent.refresh), "reply": sent.reply}
 
 
 class MessageGrandTotal(Endpoint):

@@ -14,6 +14,11 @@ INTEGER = {"type": "integer"}
 FLAG = {"type": "integer", "enum": [0, 1]}
 
 
+def flag(value) -> int:
+    """A flag as the API answers it: the integer 1 or 0 (SPEC §1)."""
+    return 1 if value else 0
+
+
 def nullable(schema: dict) -> dict:
     return {**schema, "nullable": True}
 
