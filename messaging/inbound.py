@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from groupflier import phones
@@ -142,7 +141,7 @@ def join_by_invite_code(sender: str, member: Member | None, text: str):
     group = joinable_group(code) if code else None
     if group is None:
         return None
-    if member is not None and group.memberships.filter(Q(member=member) & Q(bye=False)).exists():
+    if member is not None and group.memberships.filter(member=member, bye=False).exists():
         return None  # already in: it is a message to the group, not a join
     name = name.strip()
     if not name and not group.reply_to_owner:
