@@ -47,16 +47,18 @@ def check_can_send(group) -> None:
 
 
 def debit_sms_part(
-    payer: Member | Account, *, reference: str = "", note: str = ""
+    payer: Member | Account, *, parts: int = 1, reference: str = "", note: str = ""
 ) -> LedgerEntry | None:
-    """Charge one SMS part of a group message to the account of ``payer`` (the group owner).
+    """Charge SMS parts of a group message (one, or ``parts`` in one entry) to the account of
+    ``payer`` (the group owner).
 
-    ``reference`` names the delivery (e.g. ``f"delivery:{delivery.pk}"``): a repeated call with
-    it debits once and returns the first entry. Free accounts are never debited, and an owner
-    without an account has nothing to debit: both answer None. The balance may go below zero
-    (parts of a fan-out already accepted still go out); the account is then suspended.
+    ``reference`` names what was sent (e.g. ``f"delivery:{delivery.pk}"``, or the batch the
+    pipeline wrote back): a repeated call with it debits once and returns the first entry.
+    Free accounts are never debited, and an owner without an account has nothing to debit: both
+    answer None. The balance may go below zero (parts of a fan-out already accepted still go
+    out); the account is then suspended.
     """
-    price = settings.GROUPFLIER_SMS_PRICE
+    price = settings.GROUPFLIER_SMS_PRICE * parts
     account_id = payer.pk if isinstance(payer, Account) else _account_id_of(payer)
     if account_id is None or price <= 0:
         return None

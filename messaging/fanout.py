@@ -6,10 +6,12 @@ handed to the gateway only by the worker whose conditional UPDATE claimed it, co
 """
 
 import logging
+import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from accounts.billing import debit_sms_part
@@ -18,6 +20,7 @@ from devices.actions import NOTIFYING_TYPES, notify_message
 from devices.models import Device
 from groups.models import Membership
 from members.models import Member
+from messaging import handoff
 from messaging.gateways.base import ErrorEffect, GatewayError, get_gateway
 from messaging.gateways.state import apply_recipient_effect, is_paused
 from messaging.models import Delivery, Message
@@ -110,10 +113,14 @@ def queued_batches(message_id: int, size: int):
 
 _CLAIM = """
     UPDATE messaging_delivery
-       SET status = 'sending', attempts = attempts + 1, updated_at = %s
-     WHERE id = %s AND status = 'queued'
- RETURNING to_number, from_number, text, attempts, message_id, recipient_id
+       SET status = 'sending', attempts = attempts + 1, handoff = %s, updated_at = %s
+     WHERE status = 'queued' AND id IN ({ids})
+ RETURNING id, to_number, from_number, text, attempts, message_id, recipient_id
 """
+
+# Successes are written back about this often (and at the end of a batch), so the admin's view
+# of a slow batch (a rate-limited gateway) stays current and the sweep sees the batch alive.
+FLUSH_SECONDS = 1.0
 
 
 @dataclass
@@ -127,16 +134,19 @@ class Claimed:
     recipient_id: int
 
 
-def claim(delivery_id: int) -> Claimed | None:
-    """Mark one queued delivery as being handed over, committed before the gateway is called:
-    if the worker dies during the hand-off the row stays SENDING and is never resent.
+def claim(delivery_ids: list[int], token: str) -> list[Claimed]:
+    """Mark the queued ones among ``delivery_ids`` as being handed over, under ``token``, and
+    commit that before any of them reaches the gateway; in id order, the order they go in.
 
     One statement in autocommit: it is committed when it returns, in one round trip.
     """
+    if not delivery_ids:
+        return []
+    sql = _CLAIM.format(ids=", ".join(["%s"] * len(delivery_ids)))
     with connection.cursor() as cursor:
-        cursor.execute(_CLAIM, [timezone.now(), delivery_id])
-        row = cursor.fetchone()
-    return Claimed(delivery_id, *row) if row else None
+        cursor.execute(sql, [token, timezone.now(), *delivery_ids])
+        rows = cursor.fetchall()
+    return sorted((Claimed(*row) for row in rows), key=lambda part: part.id)
 
 
 def finish(delivery_id: int, status: str, reason: str = "", **fields) -> int:
@@ -154,41 +164,131 @@ class BatchResult:
 
 
 def send_batch(delivery_ids: list[int]) -> BatchResult:
+    """Claim the batch, then hand its parts to the gateway one at a time, each recorded in the
+    hand-off log just before (``messaging.handoff``)."""
     gateway = get_gateway()
     result = BatchResult()
     if is_paused(gateway):
         result.waiting.extend(delivery_ids)
         return result
-    messages: dict[int, tuple[str, bool, int]] = {}
-    for position, delivery_id in enumerate(delivery_ids):
+    token = handoff.open_batch()
+    parts = claim(sorted(delivery_ids), token)
+    done = Outcomes(token, [part.id for part in parts])
+    revoked = False
+    for position, part in enumerate(parts):
         if result.waiting:  # the gateway paused itself during this batch
-            result.waiting.extend(delivery_ids[position:])
+            rest = [later.id for later in parts[position:]]
+            release(rest, token)
+            result.waiting.extend(rest)
             break
-        claimed = claim(delivery_id)
-        if claimed is None:
-            continue  # sent, skipped or claimed by another run already
-        if claimed.message_id not in messages:
-            messages[claimed.message_id] = about_message(claimed.message_id)
-        sender_name, billed, owner_id = messages[claimed.message_id]
+        if not handoff.begin(token, part.id):
+            revoked = True  # the sweep took this batch back: the rest of it is the sweep's
+            break
+        sender_name = done.about(part.message_id)[0]
         try:
             reference = gateway.send_part(
-                claimed.to_number,
-                claimed.text,
-                from_number=claimed.from_number,
-                sender_name=sender_name,
+                part.to_number, part.text, from_number=part.from_number, sender_name=sender_name
             )
         except GatewayError as error:
-            handle_error(claimed, error, result)
+            # Written before the next part begins: the log's rule that every begun part but
+            # the last went through depends on it.
+            done.flush()
+            handle_error(part, error, result)
+            done.forget(part.id)
             continue
-        if billed:
-            # Marked sent and debited together, or neither.
-            with transaction.atomic():
-                if finish(delivery_id, Status.SENT, provider_ref=(reference or "")[:100]):
-                    debit_sms_part(Member(pk=owner_id), reference=f"delivery:{delivery_id}")
-        else:
-            finish(delivery_id, Status.SENT, provider_ref=(reference or "")[:100])
+        done.sent(part, reference)
         result.sent += 1
+    done.flush()
+    done.close(batch=not revoked)
     return result
+
+
+class Outcomes:
+    """The successes of one batch, written to the database together: each message's parts
+    marked SENT and, when billed, debited to the owner in the same transaction."""
+
+    def __init__(self, token: str, claimed_ids: list[int]):
+        self.token = token
+        self.claimed_ids = claimed_ids
+        self.pending: dict[int, list[tuple[int, str]]] = {}
+        self.begun: list[int] = []
+        self.messages: dict[int, tuple[str, bool, int]] = {}
+        self.flushes = 0
+        self.flushed_at = time.monotonic()
+
+    def about(self, message_id: int) -> tuple[str, bool, int]:
+        if message_id not in self.messages:
+            self.messages[message_id] = about_message(message_id)
+        return self.messages[message_id]
+
+    def sent(self, part: Claimed, reference: str) -> None:
+        self.pending.setdefault(part.message_id, []).append((part.id, reference or ""))
+        self.begun.append(part.id)
+        if time.monotonic() - self.flushed_at >= FLUSH_SECONDS:
+            self.flush()
+            # The parts still to come show the batch is alive (the sweep reads updated_at).
+            Delivery.objects.filter(
+                pk__in=self.claimed_ids, status=Status.SENDING, handoff=self.token
+            ).update(updated_at=timezone.now())
+
+    def forget(self, delivery_id: int) -> None:
+        self.begun.append(delivery_id)
+
+    def flush(self) -> None:
+        for message_id, sent in self.pending.items():
+            self.flushes += 1
+            record_sent(
+                self.token, message_id, sent, self.about(message_id), batch_part=self.flushes
+            )
+        self.pending = {}
+        self.flushed_at = time.monotonic()
+
+    def close(self, *, batch: bool) -> None:
+        handoff.forget(self.token, self.begun, batch=batch)
+
+
+def record_sent(
+    token: str,
+    message_id: int,
+    sent: list[tuple[int, str]],
+    about: tuple[str, bool, int],
+    *,
+    batch_part: int | str,
+) -> int:
+    """Mark parts of one message SENT (those still SENDING under ``token``) and debit them
+    to the owner when billed, both or neither. Returns how many changed."""
+    _, billed, owner_id = about
+    references = {delivery_id: reference for delivery_id, reference in sent if reference}
+    provider_ref = Value("")
+    if references:
+        provider_ref = Case(
+            *(When(pk=pk, then=Value(ref[:100])) for pk, ref in references.items()),
+            default=Value(""),
+        )
+    with transaction.atomic():
+        changed = Delivery.objects.filter(
+            pk__in=[delivery_id for delivery_id, _ in sent],
+            status=Status.SENDING,
+            handoff=token,
+        ).update(
+            status=Status.SENT, reason="", provider_ref=provider_ref, updated_at=timezone.now()
+        )
+        if billed and changed:
+            debit_sms_part(
+                Member(pk=owner_id),
+                parts=changed,
+                reference=f"handoff:{token}:{batch_part}",
+                note=f"{changed} SMS part(s) of message {message_id}",
+            )
+    return changed
+
+
+def release(delivery_ids: list[int], token: str) -> None:
+    """Give back claimed parts that were never begun (the gateway paused): queued again, the
+    attempt not counted."""
+    Delivery.objects.filter(pk__in=delivery_ids, status=Status.SENDING, handoff=token).update(
+        status=Status.QUEUED, attempts=F("attempts") - 1, updated_at=timezone.now()
+    )
 
 
 def about_message(message_id: int) -> tuple[str, bool, int]:
@@ -240,24 +340,46 @@ def handle_error(claimed: Claimed, error: GatewayError, result: BatchResult) -> 
 def sweep(now=None) -> dict:
     """Recover what a lost publish or a dead worker left behind (run periodically).
 
-    Deliveries still SENDING long after their claim were in a worker that died during the
-    hand-off: UNKNOWN, never resent. Deliveries QUEUED for a while with no task about to take
-    them (a broker restart, a publish lost after commit) are queued again; the claim makes a
-    duplicate task harmless.
+    Parts still SENDING long after their batch last showed life were claimed by a worker that
+    died: the hand-off log says which went through (SENT), which was in its hands (UNKNOWN,
+    never resent) and which it never reached (queued again). Parts QUEUED for a while with no
+    task about to take them (a broker restart, a publish lost after commit) are queued again;
+    the claim makes a duplicate task harmless.
     """
     now = now or timezone.now()
-    unknown = Delivery.objects.filter(
+    limit = settings.GROUPFLIER_DELIVERY_SWEEP_LIMIT
+    stuck: dict[str, list[tuple[int, int]]] = {}
+    for delivery_id, token, message_id in Delivery.objects.filter(
         status=Status.SENDING, updated_at__lt=now - settings.GROUPFLIER_DELIVERY_UNKNOWN_AFTER
-    ).update(
-        status=Status.UNKNOWN,
-        reason="the worker stopped during the hand-off; the gateway may have it",
-        updated_at=now,
-    )
+    ).values_list("id", "handoff", "message_id")[:limit]:
+        stuck.setdefault(token, []).append((delivery_id, message_id))
+    counts = {"sent": 0, "unknown": 0}
+    taken_back = []
+    for token, rows in stuck.items():
+        outcome = handoff.resolve(token, [delivery_id for delivery_id, _ in rows])
+        message_of = dict(rows)
+        by_message: dict[int, list[tuple[int, str]]] = {}
+        for delivery_id in outcome.sent:
+            by_message.setdefault(message_of[delivery_id], []).append((delivery_id, ""))
+        for message_id, sent in by_message.items():
+            about = about_message(message_id)
+            batch_part = f"recovered-{message_id}"
+            counts["sent"] += record_sent(token, message_id, sent, about, batch_part=batch_part)
+        mine = Delivery.objects.filter(status=Status.SENDING, handoff=token)
+        counts["unknown"] += mine.filter(pk__in=outcome.unknown).update(
+            status=Status.UNKNOWN,
+            reason="the worker stopped during the hand-off; the gateway may have it",
+            updated_at=now,
+        )
+        if mine.filter(pk__in=outcome.requeue).update(
+            status=Status.QUEUED, attempts=F("attempts") - 1, updated_at=now
+        ):
+            taken_back.extend(outcome.requeue)
     stale = list(
         Delivery.objects.filter(
             status=Status.QUEUED, updated_at__lt=now - settings.GROUPFLIER_DELIVERY_REDRIVE_AFTER
         )
         .order_by("id")
-        .values_list("id", flat=True)[: settings.GROUPFLIER_DELIVERY_SWEEP_LIMIT]
+        .values_list("id", flat=True)[:limit]
     )
-    return {"unknown": unknown, "requeued": stale}
+    return {**counts, "requeued": taken_back + stale}

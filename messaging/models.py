@@ -123,15 +123,19 @@ class Delivery(models.Model):
     """One SMS part of one message to one recipient (SPEC §3).
 
     Status transitions, each a conditional UPDATE so that a task run twice acts once:
-        QUEUED  -> SENDING   claimed, and committed, before the gateway is called
+        QUEUED  -> SENDING   claimed, and committed, before the gateway is called; a worker
+                             claims a batch at once under one ``handoff`` token
         SENDING -> SENT      the gateway took it (``provider_ref``)
         SENDING -> QUEUED    a transient error (HTTP 503, no connection, gateway paused):
-                             retried with backoff, a bounded number of ``attempts``
+                             retried with backoff, a bounded number of ``attempts``; or
+                             claimed by a worker that died before reaching it (the sweep)
         SENDING -> FAILED    a permanent error, or attempts exhausted (``reason`` says which)
         SENDING -> UNKNOWN   the worker died during the hand-off itself: the gateway may or may
                              not have it, so it is never resent automatically (the sweep)
         QUEUED  -> SKIPPED   not sent at all (``reason``: opted out, sms=0, suspended)
-    SENT, FAILED, SKIPPED and UNKNOWN are final.
+    SENT, FAILED, SKIPPED and UNKNOWN are final. Which claimed part a dead worker was handing
+    over is told by the hand-off log (``messaging.handoff``), so at most one per worker process
+    ends UNKNOWN.
     """
 
     class Status(models.TextChoices):
@@ -158,6 +162,8 @@ class Delivery(models.Model):
     reason = models.CharField(max_length=200, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     provider_ref = models.CharField(max_length=100, blank=True)
+    # The claim that took it to SENDING: its key in the hand-off log (messaging.handoff).
+    handoff = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -95,11 +95,14 @@ def sweep_deliveries() -> dict:
     stale = found["requeued"]
     for start in range(0, len(stale), batch):
         send_deliveries.delay(stale[start : start + batch])
-    if found["unknown"] or stale:
+    if found["sent"] or found["unknown"] or stale:
         logger.warning(
-            "Delivery sweep: %s marked unknown, %s queued again", found["unknown"], len(stale)
+            "Delivery sweep: %s found sent, %s marked unknown, %s queued again",
+            found["sent"],
+            found["unknown"],
+            len(stale),
         )
-    return {"unknown": found["unknown"], "requeued": len(stale)}
+    return {"sent": found["sent"], "unknown": found["unknown"], "requeued": len(stale)}
 
 
 @shared_task

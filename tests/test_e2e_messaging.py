@@ -141,8 +141,7 @@ def test_a_worker_killed_mid_fan_out_loses_nothing_and_sends_nothing_twice(tmp_p
             what="the fan-out to be well under way",
         )
         stop(worker, signal.SIGKILL)
-    in_flight = Delivery.objects.filter(status=Delivery.Status.SENDING).count()
-    assert in_flight <= concurrency
+    # Each worker process had a batch claimed (SENDING), but only one part of it in hand.
     assert Delivery.objects.exclude(status__in=FINAL).count() > 0, "killed too late to matter"
 
     time.sleep(3.5)  # let the stuck claims pass the sweep's threshold

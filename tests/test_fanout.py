@@ -215,7 +215,7 @@ def test_the_sweep_marks_stuck_hand_offs_unknown_and_requeues_lost_parts(gateway
         message=message, recipient=recipient, part=3, to_number=MEMBER, text="hi"
     )
     Delivery.objects.filter(pk__in=[stuck.pk, lost.pk]).update(updated_at=old)
-    assert sweep_deliveries.apply().get() == {"unknown": 1, "requeued": 1}
+    assert sweep_deliveries.apply().get() == {"sent": 0, "unknown": 1, "requeued": 1}
     stuck.refresh_from_db(), lost.refresh_from_db(), fresh.refresh_from_db()
     assert stuck.status == Delivery.Status.UNKNOWN
     assert lost.status == Delivery.Status.SENT  # queued again, and sent once
@@ -255,3 +255,136 @@ def test_group_messages_go_to_registered_phones_as_pushes(gateway, api, family):
         "Mom",
     )
     assert attempt.group_number == family.address_of(family.member)
+
+
+# --- A worker that dies mid-batch: the hand-off log (messaging.handoff) -----------------------
+
+
+class Killed(BaseException):
+    """Stands in for SIGKILL: nothing after it runs in the worker, no cleanup, no write-back."""
+
+
+class DyingGateway(ScriptedGateway):
+    """Takes parts until the ``die_at``-th hand-off, during which the worker dies."""
+
+    die_at = 3
+
+    def send_part(self, to, part, **kwargs):
+        if len(ScriptedGateway.handed) + 1 == DyingGateway.die_at:
+            ScriptedGateway.handed.append((to, part))  # it may have reached the provider
+            raise Killed
+        return super().send_part(to, part, **kwargs)
+
+
+TEAM = [(f"Player {n}", f"+1415555020{n}") for n in range(6)]
+
+
+@pytest.fixture
+def team_message(db):
+    """A message to six members, planned (rows queued) but not handed over yet."""
+    from messaging import fanout
+
+    group = make_active_group("Team", "Coach", OWNER, TEAM).group
+    coach = group.memberships.get(member=group.owner)
+    message = Message.objects.create(
+        group=group, seq=1, sender=coach, sender_name="Coach", text="Practice"
+    )
+    fanout.plan(message)
+    return message
+
+
+def age_claims():
+    Delivery.objects.filter(status=Delivery.Status.SENDING).update(
+        updated_at=timezone.now() - timedelta(hours=1)
+    )
+
+
+def test_a_worker_killed_mid_batch_leaves_only_its_hand_off_unknown(gateway, team_message):
+    from messaging import fanout
+
+    gateway(cls="DyingGateway")
+    ids = sorted(team_message.deliveries.values_list("id", flat=True))
+    with pytest.raises(Killed):
+        fanout.send_batch(ids)
+    # The whole batch was claimed; the database alone cannot tell what went out.
+    assert Delivery.objects.filter(status=Delivery.Status.SENDING).count() == 6
+
+    age_claims()
+    assert sweep_deliveries.apply().get() == {"sent": 2, "unknown": 1, "requeued": 3}
+    statuses = [Delivery.objects.get(pk=pk).status for pk in ids]
+    assert statuses == ["sent", "sent", "unknown", "sent", "sent", "sent"]
+    handed = [to for to, _ in ScriptedGateway.handed]
+    assert sorted(handed) == sorted(number for _, number in TEAM)  # each once, none twice
+    assert Delivery.objects.get(pk=ids[3]).attempts == 1  # taken back: no attempt spent
+
+
+def test_a_batch_the_log_lost_is_unknown_not_resent(gateway, team_message):
+    from django.core.cache import cache
+
+    from messaging import fanout
+
+    gateway(cls="DyingGateway")
+    ids = sorted(team_message.deliveries.values_list("id", flat=True))
+    with pytest.raises(Killed):
+        fanout.send_batch(ids)
+    cache.clear()  # Redis restarted empty along with the worker
+    age_claims()
+    assert sweep_deliveries.apply().get() == {"sent": 0, "unknown": 6, "requeued": 0}
+    assert len(ScriptedGateway.handed) == 3
+
+
+class SweptGateway(ScriptedGateway):
+    """A worker so slow that the sweep takes its batch back while it holds the second part."""
+
+    def send_part(self, to, part, **kwargs):
+        reference = super().send_part(to, part, **kwargs)
+        if len(ScriptedGateway.handed) == 2:
+            age_claims()
+            SweptGateway.swept = sweep_deliveries.apply().get()
+        return reference
+
+
+def test_a_slow_worker_whose_batch_was_taken_back_stops(gateway, team_message):
+    from messaging import fanout
+
+    gateway(cls="SweptGateway")
+    ids = sorted(team_message.deliveries.values_list("id", flat=True))
+    result = fanout.send_batch(ids)
+    # The sweep saw two parts begun: the first sent, the second (in the worker's hands) unknown;
+    # it queued the other four again, and (tasks run eagerly here) they went out at once.
+    assert SweptGateway.swept == {"sent": 1, "unknown": 1, "requeued": 4}
+    assert result.sent == 2  # the worker stopped at the first part taken back
+    handed = [to for to, _ in ScriptedGateway.handed]
+    assert sorted(handed) == sorted(number for _, number in TEAM)  # each once, none twice
+    statuses = [Delivery.objects.get(pk=pk).status for pk in ids]
+    assert statuses == ["sent", "unknown", "sent", "sent", "sent", "sent"]
+
+
+def test_parts_are_debited_when_written_back_together(gateway, team_message, settings):
+    from accounts.models import Account, LedgerEntry
+    from messaging import fanout
+
+    settings.GROUPFLIER_SMS_PRICE = 3
+    account = Account.objects.get(member=team_message.group.owner)
+    Account.objects.filter(pk=account.pk).update(balance=1000, type=Account.Type.PAID)
+    gateway()
+    fanout.send_batch(list(team_message.deliveries.values_list("id", flat=True)))
+    account.refresh_from_db()
+    assert account.balance == 1000 - 6 * 3
+    assert LedgerEntry.objects.filter(account=account, kind="sms_debit").count() == 1
+
+
+def test_parts_found_sent_by_the_sweep_are_debited(gateway, team_message, settings):
+    from accounts.models import Account
+    from messaging import fanout
+
+    settings.GROUPFLIER_SMS_PRICE = 3
+    account = Account.objects.get(member=team_message.group.owner)
+    Account.objects.filter(pk=account.pk).update(balance=1000, type=Account.Type.PAID)
+    gateway(cls="DyingGateway")
+    with pytest.raises(Killed):
+        fanout.send_batch(list(team_message.deliveries.values_list("id", flat=True)))
+    age_claims()
+    sweep_deliveries.apply()  # two found sent, three queued again and sent
+    account.refresh_from_db()
+    assert account.balance == 1000 - 5 * 3  # the unknown part is not charged
