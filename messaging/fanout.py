@@ -7,11 +7,13 @@ handed to the gateway only by the worker whose conditional UPDATE claimed it, co
 
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, F, Value, When
+from django.db.models import Case, CharField, F, Value, When
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from accounts.billing import debit_sms_part
@@ -29,69 +31,121 @@ logger = logging.getLogger(__name__)
 Status = Delivery.Status
 
 
-def recipients(message: Message) -> list[Membership]:
+# Recipients are planned this many at a time, each chunk committed and handed to the workers
+# at once, so that sending to a large group starts while the rest of it is still planned.
+PLAN_CHUNK = 1000
+
+
+def recipients(message: Message):
     """Every active member but the sender (the sender too with cc); in a reply_to_owner group,
-    a message from an ordinary member reaches the owner alone."""
+    a message from an ordinary member reaches the owner alone. A queryset, in id order."""
     group = message.group
-    memberships = group.memberships.filter(bye=False).select_related("member", "address")
+    memberships = group.memberships.filter(bye=False)
     if message.owner_only:
         memberships = memberships.filter(member_id=group.owner_id) | memberships.filter(
             pk=message.sender_id if message.cc else None
         )
     elif message.sender_id and not message.cc:
         memberships = memberships.exclude(pk=message.sender_id)
-    return list(memberships.order_by("id"))
+    return memberships.order_by("id")
 
 
-def skip_reason(membership: Membership) -> str:
-    member = membership.member
-    if member.blocked:
-        return "opted out of all texts (STOP)"
-    if member.opted_out_locally:
-        return "opted out at the SMS gateway"
-    if not membership.sms:
-        return "sms=0: the member takes no texts from this group"
-    return ""
+@dataclass(frozen=True)
+class Recipient:
+    membership_id: int
+    member_id: int
+    number: str
+    address: str  # the member's own number for this group
+    blocked: bool
+    opted_out_locally: bool
+    sms: bool
+
+    @property
+    def skip_reason(self) -> str:
+        if self.blocked:
+            return "opted out of all texts (STOP)"
+        if self.opted_out_locally:
+            return "opted out at the SMS gateway"
+        if not self.sms:
+            return "sms=0: the member takes no texts from this group"
+        return ""
 
 
-def plan(message: Message) -> int:
-    """Create the message's delivery rows and queue its pushes. Returns the rows created."""
-    gateway = get_gateway()
-    parts = gateway.split(message.text, message.sender_name)
-    rows = []
-    people = recipients(message)
-    for membership in people:
-        common = dict(
-            message=message,
-            recipient=membership,
-            to_number=str(membership.member.number),
-            from_number=str(membership.address.number) if membership.address else "",
+def _as_text(field: str):
+    # Numbers read as the stored E.164 text: a PhoneNumber object per row would parse and
+    # validate every number again, which costs more than the rest of the planning together.
+    return Cast(field, output_field=CharField())
+
+
+def plan(message: Message) -> Iterator[list[int]]:
+    """Create the message's delivery rows and queue its pushes, a chunk of recipients at a
+    time, each committed on its own; yields each chunk's queued delivery ids.
+
+    Safe to run again after a crash part way: rows are unique per (message, recipient, part),
+    so a second run creates only what is missing, and yields what is still queued.
+    """
+    parts = get_gateway().split(message.text, message.sender_name)
+    people = (
+        recipients(message)
+        .annotate(to=_as_text("member__number"), via=_as_text("address__number"))
+        .values_list(
+            "id", "member_id", "to", "via", "member__blocked", "member__opted_out_locally", "sms"
         )
-        reason = skip_reason(membership)
-        if reason:
-            rows.append(Delivery(**common, status=Status.SKIPPED, reason=reason, text=""))
-            continue
-        for index, text in enumerate(parts, start=1):
-            rows.append(Delivery(**common, part=index, parts=len(parts), text=text))
-    created = Delivery.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
-    push(message, people)
-    return len(created)
+    )
+    last = 0
+    while chunk := [
+        Recipient(pk, member, to, via or "", *flags)
+        for pk, member, to, via, *flags in people.filter(id__gt=last)[:PLAN_CHUNK]
+    ]:
+        rows = []
+        for person in chunk:
+            common = dict(
+                message=message,
+                recipient_id=person.membership_id,
+                to_number=person.number,
+                from_number=person.address,
+            )
+            if person.skip_reason:
+                rows.append(
+                    Delivery(**common, status=Status.SKIPPED, reason=person.skip_reason, text="")
+                )
+                continue
+            for index, text in enumerate(parts, start=1):
+                rows.append(Delivery(**common, part=index, parts=len(parts), text=text))
+        with transaction.atomic():
+            Delivery.objects.bulk_create(rows, ignore_conflicts=True)
+            push(message, chunk)
+        yield list(
+            Delivery.objects.filter(
+                message=message,
+                status=Status.QUEUED,
+                recipient_id__gt=last,
+                recipient_id__lte=chunk[-1].membership_id,
+            )
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
+        last = chunk[-1].membership_id
 
 
-def push(message: Message, people: list[Membership]) -> None:
+def push(message: Message, people: list[Recipient]) -> None:
     """A push notification to each recipient with a phone app that takes them (SPEC §3)."""
-    numbers = {str(m.member.number): m for m in people if not m.member.blocked}
+    by_number = {person.number: person for person in people if not person.blocked}
     with_devices = set(
-        str(number)
-        for number in Device.objects.filter(
-            number__in=list(numbers), type__in=NOTIFYING_TYPES
-        ).values_list("number", flat=True)
+        Device.objects.filter(
+            type__in=NOTIFYING_TYPES,
+            number__in=Member.objects.filter(
+                pk__in=[person.member_id for person in by_number.values()]
+            ).values("number"),
+        )
+        .annotate(text=_as_text("number"))
+        .values_list("text", flat=True)
     )
     for number in with_devices:
-        membership = numbers[number]
+        person = by_number[number]
         notify_message(
-            membership.member_id,
-            str(membership.address.number) if membership.address else "",
+            person.member_id,
+            person.address,
             message.group.name,
             message.seq,
             message.sender_name or None,

@@ -50,23 +50,27 @@ def send_outbound_sms(self, sms_id: int) -> None:
 
 @shared_task
 def fan_out(message_id: int) -> None:
-    """Create a message's delivery rows and queue their sending in batches. Safe to run twice:
-    rows exist once (unique per message, recipient and part) and sends are claimed one by one."""
+    """Create a message's delivery rows and queue their sending in batches, a chunk at a time
+    so that the first texts leave while the rest are planned. Safe to run twice: rows exist
+    once (unique per message, recipient and part) and sends are claimed."""
     from django.conf import settings
-    from django.db import transaction
     from django.utils import timezone
 
     from messaging import fanout
     from messaging.models import Message
 
-    with transaction.atomic():
-        message = Message.objects.select_for_update().select_related("group").get(pk=message_id)
-        if message.fanned_out_at is None:
-            fanout.plan(message)
-            message.fanned_out_at = timezone.now()
-            message.save(update_fields=["fanned_out_at"])
-    for batch in fanout.queued_batches(message_id, settings.GROUPFLIER_DELIVERY_BATCH):
-        send_deliveries.delay(batch)
+    message = Message.objects.select_related("group").get(pk=message_id)
+    size = settings.GROUPFLIER_DELIVERY_BATCH
+    if message.fanned_out_at is None:
+        for queued in fanout.plan(message):
+            for start in range(0, len(queued), size):
+                send_deliveries.delay(queued[start : start + size])
+        Message.objects.filter(pk=message_id, fanned_out_at=None).update(
+            fanned_out_at=timezone.now()
+        )
+    else:  # planned before: what is still queued may have lost its task
+        for batch in fanout.queued_batches(message_id, size):
+            send_deliveries.delay(batch)
 
 
 @shared_task

@@ -280,17 +280,41 @@ TEAM = [(f"Player {n}", f"+1415555020{n}") for n in range(6)]
 
 
 @pytest.fixture
-def team_message(db):
-    """A message to six members, planned (rows queued) but not handed over yet."""
-    from messaging import fanout
-
+def team_unplanned(db):
+    """A message from the coach to six members, with no delivery rows yet."""
     group = make_active_group("Team", "Coach", OWNER, TEAM).group
     coach = group.memberships.get(member=group.owner)
-    message = Message.objects.create(
+    return Message.objects.create(
         group=group, seq=1, sender=coach, sender_name="Coach", text="Practice"
     )
-    fanout.plan(message)
-    return message
+
+
+@pytest.fixture
+def team_message(team_unplanned):
+    """The same message, planned (rows queued) but not handed over yet."""
+    from messaging import fanout
+
+    list(fanout.plan(team_unplanned))
+    return team_unplanned
+
+
+def test_planning_goes_a_chunk_at_a_time_and_resumes_after_a_crash(
+    gateway, team_unplanned, monkeypatch
+):
+    from messaging import fanout
+
+    gateway()
+    monkeypatch.setattr(fanout, "PLAN_CHUNK", 4)
+    chunks = fanout.plan(team_unplanned)
+    first = next(chunks)
+    # The first chunk's rows are there, ready for the workers, before the rest is planned.
+    assert Delivery.objects.filter(pk__in=first, status=Delivery.Status.QUEUED).count() == 4
+    assert Delivery.objects.count() == 4
+    chunks.close()  # the planning worker dies here; the task runs again
+    again = list(fanout.plan(team_unplanned))
+    assert [len(chunk) for chunk in again] == [4, 2]
+    assert again[0] == first
+    assert Delivery.objects.count() == 6
 
 
 def age_claims():
