@@ -1,8 +1,17 @@
 """The Group Texting backend against the simulator, over HTTP on loopback: what goes out, every
-answer as the right GatewayError, pausing and resuming, recipient effects, the account calls
-(cards never logged), the management command and the admin."""
+answer as the right GatewayError, the connections (kept alive, replaced, never resending),
+pausing and resuming, recipient effects, the account calls (cards never logged), the
+management command and the admin."""
 
 import logging
+import os
+import socket
+import ssl
+import struct
+import threading
+import time
+from dataclasses import dataclass
+from urllib.parse import parse_qs
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -10,10 +19,10 @@ from django.core.management import CommandError, call_command
 
 from members.models import Member
 from messaging.gateway_tasks import check_gateway_credits
-from messaging.gateways import base
+from messaging.gateways import base, grouptexting
 from messaging.gateways.base import ErrorEffect, GatewayError, get_gateway
 from messaging.gateways.console import ConsoleGateway
-from messaging.gateways.grouptexting import Card, GroupTextingGateway
+from messaging.gateways.grouptexting import Card, ConnectionPool, GroupTextingGateway
 from messaging.gateways.state import (
     apply_recipient_effect,
     gateway_resumed,
@@ -22,6 +31,7 @@ from messaging.gateways.state import (
 )
 from messaging.models import GatewayState, OutboxMessage
 from simulators.grouptexting import GroupTextingSimulator
+from tests.push_stubs import _loopback_certificates
 
 USER, PASSWORD = "gf-user", "s3cret-pass"
 TO = "+14155550102"
@@ -70,7 +80,7 @@ def gateway_settings(settings, sim):
 def gateway(gateway_settings):
     gateway = GroupTextingGateway()
     yield gateway
-    gateway.client.close()
+    gateway.close()
 
 
 def send_error(gateway, to=TO, text="hello") -> GatewayError:
@@ -195,6 +205,353 @@ def test_a_gateway_error_takes_permanent_or_an_effect():
     assert GatewayError("x", effect=ErrorEffect.BAD_NUMBER).permanent is True
     with pytest.raises(TypeError):
         GatewayError("x")
+
+
+# --- connections ----------------------------------------------------------------------------
+
+
+@dataclass
+class Request:
+    line: str
+    headers: dict
+    form: dict
+
+
+class LoopbackServer:
+    """A bare HTTP server on loopback, for what the simulator does not do: ``behave(server,
+    connection, reader)`` runs for each accepted connection in a thread of its own, and the
+    connection is closed when it returns."""
+
+    def __init__(self, behave, tls: ssl.SSLContext | None = None):
+        self.behave, self.tls = behave, tls
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        host, port = self.listener.getsockname()[:2]
+        self.url = f"{'https' if tls else 'http'}://{host}:{port}/api/"
+        self.connections = 0
+        self.requests: list[Request] = []
+        self.hung_up = threading.Semaphore(0)  # released as the server stops sending on one
+        self.closed_by_client = threading.Event()
+        self.stopped = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return  # stopped
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+
+    def _serve(self, connection):
+        if self.tls:
+            try:
+                connection = self.tls.wrap_socket(connection, server_side=True)
+            except OSError:  # the client refused the certificate
+                connection.close()
+                return
+        with connection, connection.makefile("rb") as reader:
+            self.behave(self, connection, reader)
+        self.hung_up.release()
+
+    def read_request(self, reader) -> bool:
+        """Read one request; False when the client closed the connection instead."""
+        line = reader.readline()
+        if not line:
+            self.closed_by_client.set()
+            return False
+        headers = {}
+        while (header := reader.readline()) not in (b"\r\n", b""):
+            name, _, value = header.decode().partition(":")
+            headers[name.strip().lower()] = value.strip()
+        body = reader.read(int(headers.get("content-length", 0)))
+        form = {name: values[-1] for name, values in parse_qs(body.decode()).items()}
+        self.requests.append(Request(line.decode().strip(), headers, form))
+        return True
+
+    def wait_for_client_to_close(self, reader):
+        if not reader.read():
+            self.closed_by_client.set()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stopped.set()
+        self.listener.close()
+
+
+def answer(connection, head=b"HTTP/1.1 200 OK", body=b"1"):
+    connection.sendall(head + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+
+
+def reset(connection):
+    """Close with a RST rather than a FIN, as a server that drops a connection may."""
+    connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def answer_every_request(server, connection, reader):
+    while server.read_request(reader):
+        answer(connection)
+
+
+def answer_once_then_close(server, connection, reader):
+    if server.read_request(reader):
+        answer(connection)
+
+
+def answer_once_then_reset(server, connection, reader):
+    answer_once_then_close(server, connection, reader)
+    reset(connection)
+
+
+def answer_once_then_half_close(server, connection, reader):
+    """Stop sending, as a server closing an idle connection does, but go on reading: a request
+    written into the connection arrives, and no answer to it ever can."""
+    answer_once_then_close(server, connection, reader)
+    connection.shutdown(socket.SHUT_WR)
+    server.hung_up.release()
+    while server.read_request(reader):
+        pass
+
+
+def gateway_for(url, **options) -> GroupTextingGateway:
+    options = {"rate": "off", "max_connections": 0, **options}
+    return GroupTextingGateway(user=USER, password=PASSWORD, base_url=url, **options)
+
+
+def test_the_request_is_a_form_post_under_the_base_urls_path():
+    with LoopbackServer(answer_every_request) as server:
+        gateway = gateway_for(server.url.removesuffix("/"))  # the same without the slash
+        gateway.send_part(TO, "See you at 6!", sender_name="Mom")
+        gateway.check_credits()
+        gateway.close()
+    sending, credits = server.requests
+    assert sending.line == "POST /api/sending HTTP/1.1"
+    assert credits.line == "POST /api/credits/check/ HTTP/1.1"
+    assert sending.headers["user-agent"] == "GroupFlier"
+    assert sending.headers["content-type"] == "application/x-www-form-urlencoded"
+    assert sending.form == {
+        "user": USER,
+        "pass": PASSWORD,
+        "phonenumber": TEN_DIGITS,
+        "subject": "Mom",
+        "message": "See you at 6!",
+    }
+    assert server.connections == 1
+
+
+def test_account_calls_and_texts_share_the_kept_alive_connection(gateway, sim):
+    gateway.send_part(TO, "one")
+    assert gateway.check_credits() == 99
+    gateway.send_part(TO, "two")
+    assert sim.stats["connections"] == 1
+
+
+def test_a_connection_idle_longer_than_the_keep_alive_expiry_is_replaced(gateway, sim, monkeypatch):
+    monkeypatch.setattr(grouptexting, "KEEPALIVE_EXPIRY", 0.1)
+    gateway.send_part(TO, "one")
+    gateway.send_part(TO, "two")
+    time.sleep(0.2)
+    gateway.send_part(TO, "three")
+    assert sim.stats["connections"] == 2
+    assert len(sim.messages) == 3
+
+
+def test_https_checks_the_certificate_and_keeps_the_connection_alive(tmp_path, monkeypatch):
+    ca_file, cert_file, key_file = _loopback_certificates(tmp_path)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert_file, key_file)
+    with LoopbackServer(answer_every_request, tls=tls) as server:
+        error = send_error(gateway_for(server.url))
+        assert (error.code, error.effect) == ("connect_error", ErrorEffect.RETRY)
+        assert "CERTIFICATE_VERIFY_FAILED" in error.reason
+        assert server.requests == []
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))  # trusted from here on
+        gateway = gateway_for(server.url)
+        for number in range(3):
+            gateway.send_part(TO, f"message {number}")
+        gateway.close()
+    assert [r.form["message"] for r in server.requests] == ["message 0", "message 1", "message 2"]
+    assert server.connections == 2  # the refused one, and one for the three texts
+
+
+@pytest.mark.parametrize(
+    "close", [answer_once_then_close, answer_once_then_reset, answer_once_then_half_close]
+)
+def test_a_kept_alive_connection_the_server_closed_is_replaced_and_the_text_sent_once(close):
+    with LoopbackServer(close) as server:
+        gateway = gateway_for(server.url)
+        gateway.send_part(TO, "first")
+        assert server.hung_up.acquire(timeout=5)
+        assert gateway.send_part(TO, "second") == ""
+        gateway.close()
+    assert [r.form["message"] for r in server.requests] == ["first", "second"]
+    assert server.connections == 2
+
+
+def test_a_kept_alive_connection_that_breaks_while_writing_is_replaced_and_the_text_sent_once(
+    monkeypatch,
+):
+    # The server's RST arrives between the check of the idle connection and the request.
+    monkeypatch.setattr(grouptexting, "_closed_by_server", lambda connection: False)
+    with LoopbackServer(answer_once_then_reset) as server:
+        gateway = gateway_for(server.url)
+        gateway.send_part(TO, "first")
+        assert server.hung_up.acquire(timeout=5)
+        assert gateway.send_part(TO, "second") == ""
+        gateway.close()
+    assert [r.form["message"] for r in server.requests] == ["first", "second"]
+    assert server.connections == 2
+
+
+def test_an_answer_lost_on_a_kept_alive_connection_is_not_resent(gateway, sim):
+    gateway.send_part(TO, "first")
+    sim.inject(drop=True)
+    error = send_error(gateway, text="second")
+    assert (error.code, error.effect) == ("no_response", ErrorEffect.OUTCOME_UNKNOWN)
+    assert [m["message"] for m in sim.messages] == ["first", "second"]
+    assert sim.stats["requests"] == 2
+    gateway.send_part(TO, "third")  # on a new connection
+    assert sim.stats["connections"] == 2
+
+
+def close_without_answering(server, connection, reader):
+    server.read_request(reader)
+
+
+def answer_nonsense(server, connection, reader):
+    if server.read_request(reader):
+        connection.sendall(b"NONSENSE\r\n\r\n")
+
+
+def answer_cut_short(server, connection, reader):
+    if server.read_request(reader):
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n1")
+
+
+@pytest.mark.parametrize("behave", [close_without_answering, answer_nonsense, answer_cut_short])
+def test_a_request_written_whole_then_not_answered_is_an_unknown_outcome(behave):
+    with LoopbackServer(behave) as server:
+        error = send_error(gateway_for(server.url))
+    assert (error.code, error.effect, error.permanent) == (
+        "no_response",
+        ErrorEffect.OUTCOME_UNKNOWN,
+        True,
+    )
+    assert len(server.requests) == 1 and server.connections == 1  # never sent again
+
+
+def test_an_answer_that_does_not_come_in_time_is_an_unknown_outcome_and_the_socket_closed():
+    def never_answer(server, connection, reader):
+        if server.read_request(reader):
+            server.wait_for_client_to_close(reader)
+
+    with LoopbackServer(never_answer) as server:
+        started = time.monotonic()
+        error = send_error(gateway_for(server.url, timeout=0.3))
+        assert 0.3 <= time.monotonic() - started < 2
+        assert (error.code, error.effect) == ("no_response", ErrorEffect.OUTCOME_UNKNOWN)
+        assert server.closed_by_client.wait(timeout=5)
+    assert len(server.requests) == 1
+
+
+def reset_after_the_request_line(server, connection, reader):
+    reader.readline()
+    reset(connection)
+
+
+def never_read(server, connection, reader):
+    server.stopped.wait(timeout=10)
+
+
+@pytest.mark.parametrize("behave", [reset_after_the_request_line, never_read])
+def test_a_request_that_cannot_be_written_whole_is_retried_later(behave):
+    with LoopbackServer(behave) as server:
+        gateway = gateway_for(server.url, timeout=0.5)
+        with pytest.raises(GatewayError) as caught:
+            gateway.check_keyword("A" * 20_000_000)  # more than the sockets' buffers hold
+    assert (caught.value.code, caught.value.effect) == ("write_error", ErrorEffect.RETRY)
+    assert server.connections == 1
+
+
+@pytest.mark.parametrize(
+    "head",
+    [b"HTTP/1.1 200 OK\r\nConnection: close", b"HTTP/1.0 200 OK\r\nConnection: keep-alive"],
+    ids=["connection-close", "http-1.0"],
+)
+def test_a_connection_the_answer_does_not_keep_alive_is_not_reused(head):
+    def answer_with_head(server, connection, reader):
+        while server.read_request(reader):
+            answer(connection, head)
+
+    with LoopbackServer(answer_with_head) as server:
+        gateway = gateway_for(server.url)
+        gateway.send_part(TO, "one")
+        gateway.send_part(TO, "two")
+        gateway.close()
+    assert server.connections == 2
+    assert len(server.requests) == 2
+
+
+def test_the_pool_opens_no_more_than_max_connections_and_waits_for_a_free_one():
+    errors = []
+    with GroupTextingSimulator(user=USER, password=PASSWORD, rate_limit=False) as slow:
+        slow.response_delay = 0.1
+        pool = ConnectionPool(slow.url, timeout=5, max_connections=2)
+        body = f"user={USER}&pass={PASSWORD}".encode()
+
+        def check():
+            try:
+                assert pool.post("credits/check", body) == (200, b"1000")
+            except Exception as exc:  # reported below, from the test's thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=check) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        pool.close()
+        assert errors == []
+        assert slow.stats["requests"] == 6
+        assert slow.stats["connections"] == 2
+        assert slow.stats["max_in_flight"] == 2
+
+
+def test_no_free_connection_within_the_timeout_is_a_connect_error(gateway_settings, sim):
+    gateway = GroupTextingGateway(max_connections=1, timeout=0.3)
+    taken, _ = gateway.connections._checkout()  # as by a request that does not end
+    started = time.monotonic()
+    error = send_error(gateway)
+    assert 0.3 <= time.monotonic() - started < 2
+    assert (error.code, error.effect) == ("connect_error", ErrorEffect.RETRY)
+    assert sim.stats["requests"] == 0
+    threading.Timer(0.1, gateway.connections._discard, [taken]).start()
+    gateway.send_part(TO, "hello")  # waits for the place to be given back
+    assert len(sim.messages) == 1
+    gateway.close()
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_child_opens_its_own_connection(gateway, sim):
+    gateway.send_part(TO, "from the parent")
+    child = os.fork()
+    if child == 0:  # the child: report by exit status only, and run none of pytest's teardown
+        status = 1
+        try:
+            gateway.send_part(TO, "from the child")
+            status = 0
+        finally:
+            os._exit(status)
+    assert os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) == 0
+    gateway.send_part(TO, "from the parent again")  # its connection was left alone
+    assert [m["message"] for m in sim.messages] == [
+        "from the parent",
+        "from the child",
+        "from the parent again",
+    ]
+    assert sim.stats["connections"] == 2
 
 
 # --- pausing and resuming -------------------------------------------------------------------
