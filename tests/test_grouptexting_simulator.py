@@ -2,6 +2,8 @@
 2-a-second rule, fault injection, its control endpoints, and how it forwards inbound texts
 to the keyword and inbox webhooks."""
 
+import json
+import socket
 import subprocess
 import sys
 import threading
@@ -13,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from simulators import grouptexting
 from simulators.grouptexting import GroupTextingSimulator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,10 +45,12 @@ class Webhook:
     def __init__(self, reply=""):
         self.calls = []
         self.reply = reply
+        self.delay = 0.0
         webhook = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
+                time.sleep(webhook.delay)
                 split = urlsplit(self.path)
                 params = {k: v[0] for k, v in parse_qs(split.query).items()}
                 webhook.calls.append((split.path, params))
@@ -287,3 +292,218 @@ def test_the_simulator_runs_standalone_from_manage_py():
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+# --- HTTP, over a raw socket ----------------------------------------------------------------
+
+LOGIN = "user=user&pass=pass"
+SEND_BODY = f"{LOGIN}&phonenumber={PHONE}&subject=&message=hi".encode()
+
+
+def post(path: str, body: bytes, *headers: str) -> bytes:
+    head = [f"POST {path} HTTP/1.1", "Host: sim", f"Content-Length: {len(body)}", *headers]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+def get(path: str, *headers: str, version="HTTP/1.1") -> bytes:
+    return ("\r\n".join([f"GET {path} {version}", "Host: sim", *headers]) + "\r\n\r\n").encode()
+
+
+class Client:
+    """A client that writes exactly the bytes it is given and reads answers one by one."""
+
+    def __init__(self, sim):
+        self.sock = socket.create_connection(sim.server_address, timeout=5)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.reader = self.sock.makefile("rb")
+
+    def send(self, data: bytes):
+        self.sock.sendall(data)
+        return self
+
+    def answer(self) -> tuple[int, dict, str]:
+        status_line = self.reader.readline()
+        assert status_line, "the connection closed without an answer"
+        version, status, _ = status_line.decode("latin-1").split(" ", 2)
+        assert version == "HTTP/1.1"
+        headers = {}
+        while (line := self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            headers[name.lower()] = value.strip()
+        return int(status), headers, self.reader.read(int(headers["content-length"])).decode()
+
+    def closed(self) -> bool:
+        """True when the simulator has closed the connection (and sent nothing more)."""
+        return self.reader.read() == b""
+
+    def close(self):
+        self.reader.close()
+        self.sock.close()
+
+
+@pytest.fixture
+def client(sim):
+    connection = Client(sim)
+    yield connection
+    connection.close()
+
+
+def test_one_kept_alive_connection_carries_consecutive_and_pipelined_requests(sim, client):
+    status, headers, body = client.send(get(f"/api/credits/check?{LOGIN}")).answer()
+    assert (status, body) == (200, "10")
+    assert headers["content-type"] == "text/plain; charset=utf-8"
+    assert headers["server"] == "GroupTextingSimulator/1"
+    assert "connection" not in headers
+    assert client.send(post("/api/sending", SEND_BODY)).answer()[2] == "1"
+    # Three at once, in one write: three answers, in order.
+    client.send(post("/api/sending", SEND_BODY) + get("/_sim/state") + get("/nowhere"))
+    assert client.answer()[2] == "1"
+    status, headers, body = client.answer()
+    assert (status, headers["content-type"]) == (200, "application/json")
+    assert json.loads(body)["messages"] == 2
+    assert client.answer()[:1] == (404,)
+    assert sim.stats["connections"] == 1
+    assert sim.stats["requests"] == 3
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        get(f"/api/credits/check?{LOGIN}", "Connection: close"),
+        get(f"/api/credits/check?{LOGIN}", version="HTTP/1.0"),
+    ],
+    ids=["connection-close", "http-1.0"],
+)
+def test_the_connection_closes_after_the_answer_when_the_client_asks(client, request_bytes):
+    status, headers, body = client.send(request_bytes).answer()
+    assert (status, body, headers["connection"]) == (200, "10", "close")
+    assert client.closed()
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GARBAGE\r\n\r\n", 400),
+        (b"GET /_sim/state\r\n\r\n", 400),
+        (b"GET  /_sim/state HTTP/1.1\r\n\r\n", 400),
+        (b"GET /_sim/state HTTP/2.0\r\n\r\n", 400),
+        (b"GET /_sim/state HTTP/1.1\r\nNo colon here\r\n\r\n", 400),
+        (b"GET /_sim/state HTTP/1.1\r\nHost : sim\r\n\r\n", 400),
+        (b"POST /api/sending HTTP/1.1\r\nContent-Length: ten\r\n\r\n", 400),
+        (b"POST /api/sending HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400),
+        (post("/api/sending", b"0\r\n\r\n", "Transfer-Encoding: chunked"), 400),
+        (b"GET /" + b"x" * grouptexting.MAX_HEAD + b" HTTP/1.1\r\n\r\n", 431),
+    ],
+    ids=[
+        "no-version",
+        "two-words",
+        "double-space",
+        "http-2",
+        "header-without-colon",
+        "space-before-colon",
+        "bad-length",
+        "two-lengths",
+        "chunked",
+        "head-too-large",
+    ],
+)
+def test_a_request_that_cannot_be_read_is_refused_and_the_connection_closes(
+    sim, client, request_bytes, status
+):
+    # Whatever follows it cannot be told apart from its remains, so it is never answered.
+    client.send(request_bytes + get(f"/api/credits/check?{LOGIN}"))
+    assert client.answer()[0] == status
+    assert client.closed()
+    assert sim.stats["requests"] == 0
+
+
+def test_a_body_beyond_the_limit_gets_413_and_the_connection_closes(sim, client):
+    size = grouptexting.MAX_BODY + 1
+    head = f"POST /api/sending HTTP/1.1\r\nHost: sim\r\nContent-Length: {size}\r\n\r\n"
+    client.send(head.encode() + b"x" * 200_000)  # a client that does not wait to be told
+    assert client.answer()[0] == 413
+    assert client.closed()
+    assert sim.stats["requests"] == 0
+
+
+def test_a_request_split_across_many_writes_is_put_back_together(sim, client):
+    body = f"{LOGIN}&phonenumber={PHONE}&message=hi".encode()
+    whole = post("/api/sending?Subject=Mom", body, "Content-Type: x-www-form-urlencoded")
+    blank_line = whole.index(b"\r\n\r\n")
+    # Cuts inside the request line, inside a header, inside "\r\n\r\n" and inside the body.
+    cuts = [0, 3, 11, 40, blank_line + 1, blank_line + 3, -5, None]
+    for start, end in zip(cuts, cuts[1:], strict=False):
+        client.send(whole[start:end])
+        time.sleep(0.02)  # separate TCP segments, each read on its own
+    assert client.answer()[2] == "1"
+    assert [(m["subject"], m["message"]) for m in sim.messages] == [("Mom", "hi")]
+    assert client.send(get("/_sim/state")).answer()[0] == 200  # and the connection lives on
+
+
+def test_a_client_that_expects_100_continue_gets_it_before_sending_the_body(sim, client):
+    head, _, body = post("/api/sending", SEND_BODY, "Expect: 100-continue").partition(b"\r\n\r\n")
+    client.send(head + b"\r\n\r\n")
+    assert client.reader.readline() == b"HTTP/1.1 100 Continue\r\n"
+    assert client.reader.readline() == b"\r\n"
+    assert client.send(body).answer()[2] == "1"
+
+
+def test_an_idle_kept_alive_connection_is_closed(sim, client, monkeypatch):
+    assert client.send(get("/_sim/state")).answer()[0] == 200  # accepted with a 30 s timer
+    monkeypatch.setattr(grouptexting, "IDLE_TIMEOUT", 0.3)
+    idle = Client(sim)
+    try:
+        assert idle.send(get("/_sim/state")).answer()[0] == 200
+        started = time.monotonic()
+        assert idle.closed()
+        assert 0.2 < time.monotonic() - started < 2
+        # One opened before, with the 30 s timer, is still open.
+        assert client.send(get("/_sim/state")).answer()[0] == 200
+    finally:
+        idle.close()
+
+
+def test_a_slow_answer_holds_up_neither_other_connections_nor_its_own_order():
+    with GroupTextingSimulator(rate_limit=False, response_delay=0.5) as sim:
+        slow, other = Client(sim), Client(sim)
+        try:
+            started = time.monotonic()
+            slow.send(get(f"/api/credits/check?{LOGIN}") + get("/_sim/state"))
+            assert other.send(get("/_sim/state")).answer()[0] == 200
+            assert time.monotonic() - started < 0.4
+            assert slow.answer()[2] == "1000"  # the delayed answer first, then the next one
+            assert json.loads(slow.answer()[2])["requests"] == 1
+            assert time.monotonic() - started >= 0.5
+        finally:
+            slow.close()
+            other.close()
+
+
+def test_a_slow_webhook_does_not_hold_up_other_requests(inbound_sim, webhook):
+    webhook.delay = 0.5
+    inbound, other = Client(inbound_sim), Client(inbound_sim)
+    try:
+        started = time.monotonic()
+        inbound.send(post("/_sim/inbound", f"from={PHONE}&message=hello".encode()))
+        time.sleep(0.05)
+        assert other.send(get("/_sim/state")).answer()[0] == 200
+        assert time.monotonic() - started < 0.4
+        assert json.loads(inbound.answer()[2])["route"] == "inbox"
+    finally:
+        inbound.close()
+        other.close()
+
+
+def test_stop_closes_kept_alive_connections_at_once_and_frees_the_port():
+    sim = GroupTextingSimulator(rate_limit=False).start()
+    client = Client(sim)
+    try:
+        assert client.send(get("/_sim/state")).answer()[0] == 200
+        started = time.monotonic()
+        sim.stop()
+        assert time.monotonic() - started < 1
+        assert client.closed()
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(sim.server_address, timeout=1)
+    finally:
+        client.close()
