@@ -842,6 +842,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         help="send keyword submissions to the inbox URL too",
     )
     parser.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument(
+        "--quiet", action="store_true", help="no line per API call (for load: a write each)"
+    )
     return parser
 
 
@@ -875,4 +878,5 @@ def serve(simulator: GroupTextingSimulator, write=print) -> None:
 
 
 if __name__ == "__main__":
-    serve(from_options(build_parser().parse_args(), log=print))
+    options = build_parser().parse_args()
+    serve(from_options(options, log=None if options.quiet else print))

@@ -16,5 +16,6 @@ class Command(BaseCommand):
         grouptexting.build_parser(parser)
 
     def handle(self, *args, **options):
-        simulator = grouptexting.from_options(argparse.Namespace(**options), log=self.stdout.write)
+        log = None if options["quiet"] else self.stdout.write
+        simulator = grouptexting.from_options(argparse.Namespace(**options), log=log)
         grouptexting.serve(simulator, write=self.stdout.write)
