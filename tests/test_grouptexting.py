@@ -3,6 +3,7 @@ answer as the right GatewayError, the connections (kept alive, replaced, never r
 pausing and resuming, recipient effects, the account calls (cards never logged), the
 management command and the admin."""
 
+import io
 import logging
 import os
 import socket
@@ -761,3 +762,61 @@ def test_the_command_checks_and_sets_up_keywords(gateway, sim, capsys):
     assert "keyword/setup: 1 (updated)" in capsys.readouterr().out
     with pytest.raises(CommandError, match="invalid URL"):
         call_command("grouptexting", "keyword/setup", "FAMILY", "--url", "nope://x")
+
+
+# --- read_answer: the HTTP/1.x answers the backend reads ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n1", (200, b"1", True)),
+        (
+            b"HTTP/1.1 200 OK\r\nconnection: Close\r\ncontent-length: 2\r\n\r\n-7",
+            (200, b"-7", False),
+        ),
+        (b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n1", (200, b"1", False)),
+        (b"HTTP/1.0 200 OK\r\n\r\n-104", (200, b"-104", False)),  # ends where the server closes
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"2;ext=1\r\n-1\r\n1\r\n0\r\n0\r\nX-Trailer: t\r\n\r\n",
+            (200, b"-10", True),
+        ),
+        (
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 503 Busy\r\nContent-Length: 4\r\n\r\nbusy",
+            (503, b"busy", True),
+        ),
+        (b"HTTP/1.1 204 No Content\r\n\r\n", (204, b"", True)),
+    ],
+)
+def test_read_answer_reads_what_http_1_allows(raw, expected):
+    from messaging.gateways.grouptexting import read_answer
+
+    reusable = expected[2]
+    reader = io.BufferedReader(io.BytesIO(raw + (b"NEXT" if reusable else b"")))
+    assert read_answer(reader) == expected
+    if reusable:  # the reader is left at the start of the next answer
+        assert reader.read() == b"NEXT"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",  # closed before answering
+        b"HTTP/1.1 200 OK\r\nContent-Len",  # broke off in the head
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n1",  # broke off in the body
+        b"SMTP ready\r\n\r\n",
+        b"HTTP/1.1 OK\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n12\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 9000 + b"\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\n" + b"X-Many: 1\r\n" * 101 + b"\r\n",
+    ],
+)
+def test_read_answer_refuses_what_is_not_a_whole_answer(raw):
+    from messaging.gateways.grouptexting import BadAnswer, read_answer
+
+    with pytest.raises(BadAnswer):
+        read_answer(io.BufferedReader(io.BytesIO(raw)))

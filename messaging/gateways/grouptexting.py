@@ -6,9 +6,10 @@ plain and cut to the provider's rules (``grouptexting_text``). Every answer beco
 value or a ``GatewayError`` whose ``effect`` says what follows; -1 and -2 also pause the
 gateway (``state.pause_gateway``) until a credit check or an admin resumes it.
 
-Connections: a small pool of the standard library's ``http.client`` connections per process,
-kept alive and reused, as the provider asks (a fan-out sends thousands of texts a second, and
-``http.client`` costs a fraction of httpx's CPU per request); every request, account calls
+Connections: a small pool of kept-alive HTTP/1.1 connections per process, reused as the
+provider asks. A fan-out sends thousands of texts a second, so the exchange is kept cheap: each
+request leaves in one write, and the answer (a number) is read by ``read_answer`` rather than
+by httpx or http.client, which cost several times the rest of a send. Every request, account calls
 included, first takes a slot of the shared budget (``ratelimit``: ``GROUPTEXTING_RATE``
 requests and ``GROUPTEXTING_MAX_CONNECTIONS`` at once, across all processes and machines),
 waiting for it rather than being refused with a 503.
@@ -19,10 +20,10 @@ Settings: ``GROUPTEXTING_USER``, ``GROUPTEXTING_PASSWORD``, ``GROUPTEXTING_BASE_
 (``user``, ``password``, ``base_url``, ``rate``, ``max_connections``, ``timeout``, ``max_wait``).
 """
 
-import http.client
 import logging
 import os
 import select
+import socket
 import ssl
 import threading
 import time
@@ -169,6 +170,110 @@ class NoResponseError(TransportError):
     """The request went out whole, then no complete answer came: the provider may have it."""
 
 
+class Connection:
+    """One kept-alive HTTP/1.1 connection: its socket and a buffered reader over it."""
+
+    def __init__(self):
+        self.sock: socket.socket | None = None
+        self.reader = None
+
+    def open(self, host: str, port: int, timeout: float, tls: ssl.SSLContext | None) -> None:
+        sock = socket.create_connection((host, port), timeout=timeout)
+        try:
+            # A request leaves in one write; nothing to gain from waiting to fill a segment.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if tls is not None:
+                sock = tls.wrap_socket(sock, server_hostname=host)
+        except BaseException:
+            sock.close()
+            raise
+        self.sock, self.reader = sock, sock.makefile("rb")
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+        if self.sock is not None:
+            self.sock.close()
+        self.sock = self.reader = None
+
+
+class BadAnswer(Exception):
+    """An answer that is not HTTP/1.x as it should be, or that stopped short."""
+
+
+# Bounds on an answer's head, against a server (or something in between) that sends junk.
+MAX_LINE, MAX_HEADERS = 8192, 100
+
+
+def read_answer(reader) -> tuple[int, bytes, bool]:
+    """Read one HTTP/1.x answer: (status, body, whether the connection may be reused).
+
+    The provider's answers are a few bytes of text; this reads exactly what HTTP/1.1 allows
+    (Content-Length, chunked, or until the server closes; interim 1xx answers skipped) and
+    nothing more. Written out here rather than through http.client, whose header parsing
+    (the email package) cost more than the rest of a send.
+    """
+    while True:
+        status_line = _line(reader)
+        version, _, rest = status_line.partition(b" ")
+        if version not in (b"HTTP/1.1", b"HTTP/1.0") or not rest[:3].isdigit():
+            raise BadAnswer(f"not an HTTP/1.x status line: {status_line[:40]!r}")
+        status = int(rest[:3])
+        headers = {}
+        for count in range(MAX_HEADERS + 1):
+            if not (line := _line(reader)):
+                break
+            name, colon, value = line.partition(b":")
+            if not colon or count == MAX_HEADERS:
+                raise BadAnswer("a malformed header block")
+            headers[name.strip().lower()] = value.strip()
+        if not 100 <= status < 200:
+            break
+    keep_alive = version == b"HTTP/1.1" and headers.get(b"connection", b"").lower() != b"close"
+    if status in (204, 304):
+        return status, b"", keep_alive
+    if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
+        return status, _chunked(reader), keep_alive
+    if b"content-length" in headers:
+        length = headers[b"content-length"]
+        if not length.isdigit():
+            raise BadAnswer(f"Content-Length {length[:20]!r}")
+        return status, _exactly(reader, int(length)), keep_alive
+    return status, reader.read(), False  # the body ends where the server closes
+
+
+def _line(reader) -> bytes:
+    """One line of the head without its line break; b"" for the blank line that ends it."""
+    line = reader.readline(MAX_LINE + 1)
+    if not line.endswith(b"\n"):
+        raise BadAnswer("the answer broke off" if len(line) <= MAX_LINE else "a line too long")
+    return line.rstrip(b"\r\n")
+
+
+def _exactly(reader, size: int) -> bytes:
+    data = reader.read(size)
+    if len(data) != size:
+        raise BadAnswer(f"the body broke off after {len(data)} of {size} bytes")
+    return data
+
+
+def _chunked(reader) -> bytes:
+    body = []
+    while True:
+        size = _line(reader).split(b";", 1)[0].strip()
+        try:
+            length = int(size, 16)
+        except ValueError:
+            raise BadAnswer(f"a chunk size {size[:20]!r}") from None
+        if length == 0:
+            while _line(reader):  # trailers, up to the blank line
+                pass
+            return b"".join(body)
+        body.append(_exactly(reader, length))
+        if _line(reader):
+            raise BadAnswer("a chunk longer than its size")
+
+
 class ConnectionPool:
     """Kept-alive HTTP/1.1 connections to the API's host, shared by the threads of one process.
 
@@ -178,47 +283,58 @@ class ConnectionPool:
 
     def __init__(self, base_url: str, *, timeout: float, max_connections: int | None):
         url = urlsplit(base_url)
-        self.host, self.port = url.hostname, url.port
+        self.host = url.hostname
+        self.port = url.port or (443 if url.scheme == "https" else 80)
+        # The Host header names a port only when it is not the scheme's own.
+        self.authority = url.netloc.rpartition("@")[2]
         # Calls are relative to the base URL's path, as they were with httpx's base_url.
         self.prefix = url.path.rstrip("/") + "/"
         self.timeout = timeout
         self.max_connections = max_connections or 0
         # Loading the CA certificates takes milliseconds: once per process, not per connection.
         self._tls = ssl.create_default_context() if url.scheme == "https" else None
-        self._idle: list[tuple[http.client.HTTPConnection, float]] = []
+        self._idle: list[tuple[Connection, float]] = []
         self._open = 0  # idle, in use, and being connected
         self._changed = threading.Condition()
 
     def post(self, path: str, body: bytes) -> tuple[int, bytes]:
         """POST a form to the base URL's path + ``path``; the answer's status and whole body.
 
-        Raises a ``TransportError``. http.client sets TCP_NODELAY on every connection, so the
-        body does not wait for the headers' acknowledgement.
+        Raises a ``TransportError``.
         """
-        target = self.prefix + path.lstrip("/")
+        request = self._request(self.prefix + path.lstrip("/"), body)
         connection, reused = self._checkout()
-        response = None
         try:
             if not reused:
                 self._connect(connection)
-            self._write(connection, target, body, reused=reused)
+            self._write(connection, request, reused=reused)
             try:
-                response = connection.getresponse()
-                data = response.read()
-            except (OSError, http.client.HTTPException) as exc:
+                status, data, keep_alive = read_answer(connection.reader)
+            except (OSError, BadAnswer) as exc:
                 raise NoResponseError(exc) from None
         except BaseException:
             # Whatever broke off (an error, a worker's time limit), the connection is in an
             # unknown state: it is never reused.
-            if response is not None:
-                response.close()
             self._discard(connection)
             raise
-        if response.will_close or response.version < 11:
-            self._discard(connection)
-        else:
+        if keep_alive:
             self._checkin(connection)
-        return response.status, data
+        else:
+            self._discard(connection)
+        return status, data
+
+    def _request(self, target: str, body: bytes) -> bytes:
+        """The whole request, headers and body, to go out in one write (one segment, one
+        wake-up of the server) rather than two."""
+        head = (
+            f"POST {target} HTTP/1.1\r\n"
+            f"Host: {self.authority}\r\n"
+            f"User-Agent: {HEADERS['User-Agent']}\r\n"
+            f"Content-Type: {HEADERS['Content-Type']}\r\n"
+            f"Content-Length: {len(body)}\r\n"
+            "\r\n"
+        )
+        return head.encode("ascii") + body
 
     def close(self) -> None:
         """Close the idle connections (those in use are closed or kept as they finish)."""
@@ -226,9 +342,9 @@ class ConnectionPool:
             while self._idle:
                 self._close(self._idle.pop()[0])
 
-    def _write(self, connection, target: str, body: bytes, *, reused: bool) -> None:
+    def _write(self, connection: Connection, request: bytes, *, reused: bool) -> None:
         try:
-            connection.request("POST", target, body, HEADERS)
+            connection.sock.sendall(request)
         except OSError as exc:
             if not reused or isinstance(exc, TimeoutError):
                 raise WriteError(exc) from None
@@ -237,15 +353,15 @@ class ConnectionPool:
             # that, and trying again would double the wait.)
             connection.close()
             self._connect(connection)
-            self._write(connection, target, body, reused=False)
+            self._write(connection, request, reused=False)
 
-    def _connect(self, connection) -> None:
+    def _connect(self, connection: Connection) -> None:
         try:
-            connection.connect()
+            connection.open(self.host, self.port, self.timeout, self._tls)
         except OSError as exc:  # refused, unreachable, timed out, TLS handshake or certificate
             raise ConnectError(exc) from None
 
-    def _checkout(self) -> tuple[http.client.HTTPConnection, bool]:
+    def _checkout(self) -> tuple[Connection, bool]:
         """An idle connection (True), or a new unconnected one (False) when there is none and
         ``max_connections`` allows; else wait for one, up to the timeout."""
         deadline = time.monotonic() + self.timeout
@@ -262,28 +378,21 @@ class ConnectionPool:
                     self._close(connection)
                 if not self.max_connections or self._open < self.max_connections:
                     self._open += 1
-                    return self._new(), False
+                    return Connection(), False
                 if now >= deadline:
                     raise ConnectError(f"no free connection within {self.timeout:g} s")
                 self._changed.wait(deadline - now)
 
-    def _new(self) -> http.client.HTTPConnection:
-        if self._tls:
-            return http.client.HTTPSConnection(
-                self.host, self.port, timeout=self.timeout, context=self._tls
-            )
-        return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
-
-    def _checkin(self, connection) -> None:
+    def _checkin(self, connection: Connection) -> None:
         with self._changed:
             self._idle.append((connection, time.monotonic()))
             self._changed.notify()
 
-    def _discard(self, connection) -> None:
+    def _discard(self, connection: Connection) -> None:
         with self._changed:
             self._close(connection)
 
-    def _close(self, connection) -> None:
+    def _close(self, connection: Connection) -> None:
         """Close ``connection`` and free its place; the caller holds ``_changed``."""
         connection.close()
         self._open -= 1
