@@ -264,7 +264,7 @@ def send_batch(delivery_ids: list[int]) -> BatchResult:
             # the last went through depends on it.
             done.flush()
             handle_error(part, error, result)
-            done.forget(part.id)
+            done.settled(part.id)
             continue
         done.sent(part, reference)
         result.sent += 1
@@ -301,7 +301,8 @@ class Outcomes:
                 pk__in=self.claimed_ids, status=Status.SENDING, handoff=self.token
             ).update(updated_at=timezone.now())
 
-    def forget(self, delivery_id: int) -> None:
+    def settled(self, delivery_id: int) -> None:
+        """A begun part whose outcome is in the database already (a failure)."""
         self.begun.append(delivery_id)
 
     def flush(self) -> None:
@@ -314,6 +315,7 @@ class Outcomes:
         self.flushed_at = time.monotonic()
 
     def close(self, *, batch: bool) -> None:
+        """Drop the batch's entries from the hand-off log: every outcome is written."""
         handoff.forget(self.token, self.begun, batch=batch)
 
 
