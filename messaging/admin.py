@@ -164,6 +164,7 @@ class DeliveryAdmin(admin.ModelAdmin):
         "reason",
         "attempts",
         "provider_ref",
+        "handoff",
         "created_at",
         "updated_at",
     )
