@@ -170,13 +170,12 @@ def push(message: Message, people: list[Recipient]) -> None:
         )
 
 
-def queued_batches(message_id: int, size: int):
-    ids = list(
+def queued_ids(message_id: int) -> list[int]:
+    return list(
         Delivery.objects.filter(message_id=message_id, status=Status.QUEUED)
         .order_by("id")
         .values_list("id", flat=True)
     )
-    return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
 # --- The hand-off ----------------------------------------------------------------------------
@@ -355,12 +354,12 @@ def record_sent(
     return changed
 
 
-def release(delivery_ids: list[int], token: str) -> None:
-    """Give back claimed parts that were never begun (the gateway paused): queued again, the
-    attempt not counted."""
-    Delivery.objects.filter(pk__in=delivery_ids, status=Status.SENDING, handoff=token).update(
-        status=Status.QUEUED, attempts=F("attempts") - 1, updated_at=timezone.now()
-    )
+def release(delivery_ids: list[int], token: str) -> int:
+    """Give back claimed parts that were never begun (the gateway paused, or the worker died
+    first): queued again, the attempt not counted. Returns how many went back."""
+    return Delivery.objects.filter(
+        pk__in=delivery_ids, status=Status.SENDING, handoff=token
+    ).update(status=Status.QUEUED, attempts=F("attempts") - 1, updated_at=timezone.now())
 
 
 def about_message(message_id: int) -> tuple[str, bool, int]:
@@ -437,15 +436,14 @@ def sweep(now=None) -> dict:
             about = about_message(message_id)
             batch_part = f"recovered-{message_id}"
             counts["sent"] += record_sent(token, message_id, sent, about, batch_part=batch_part)
-        mine = Delivery.objects.filter(status=Status.SENDING, handoff=token)
-        counts["unknown"] += mine.filter(pk__in=outcome.unknown).update(
+        counts["unknown"] += Delivery.objects.filter(
+            pk__in=outcome.unknown, status=Status.SENDING, handoff=token
+        ).update(
             status=Status.UNKNOWN,
             reason="the worker stopped during the hand-off; the gateway may have it",
             updated_at=now,
         )
-        if mine.filter(pk__in=outcome.requeue).update(
-            status=Status.QUEUED, attempts=F("attempts") - 1, updated_at=now
-        ):
+        if release(outcome.requeue, token):
             taken_back.extend(outcome.requeue)
     stale = list(
         Delivery.objects.filter(

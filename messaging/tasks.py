@@ -53,24 +53,29 @@ def fan_out(message_id: int) -> None:
     """Create a message's delivery rows and queue their sending in batches, a chunk at a time
     so that the first texts leave while the rest are planned. Safe to run twice: rows exist
     once (unique per message, recipient and part) and sends are claimed."""
-    from django.conf import settings
     from django.utils import timezone
 
     from messaging import fanout
     from messaging.models import Message
 
     message = Message.objects.select_related("group").get(pk=message_id)
-    size = settings.GROUPFLIER_DELIVERY_BATCH
     if message.fanned_out_at is None:
         for queued in fanout.plan(message):
-            for start in range(0, len(queued), size):
-                send_deliveries.delay(queued[start : start + size])
+            queue_sends(queued)
         Message.objects.filter(pk=message_id, fanned_out_at=None).update(
             fanned_out_at=timezone.now()
         )
     else:  # planned before: what is still queued may have lost its task
-        for batch in fanout.queued_batches(message_id, size):
-            send_deliveries.delay(batch)
+        queue_sends(fanout.queued_ids(message_id))
+
+
+def queue_sends(delivery_ids: list[int]) -> None:
+    """One ``send_deliveries`` task per GROUPFLIER_DELIVERY_BATCH parts."""
+    from django.conf import settings
+
+    size = settings.GROUPFLIER_DELIVERY_BATCH
+    for start in range(0, len(delivery_ids), size):
+        send_deliveries.delay(delivery_ids[start : start + size])
 
 
 @shared_task
@@ -90,15 +95,11 @@ def send_deliveries(delivery_ids: list[int]) -> None:
 @shared_task
 def sweep_deliveries() -> dict:
     """The periodic safety net of the pipeline; see ``messaging.fanout.sweep``."""
-    from django.conf import settings
-
     from messaging import fanout
 
     found = fanout.sweep()
-    batch = settings.GROUPFLIER_DELIVERY_BATCH
     stale = found["requeued"]
-    for start in range(0, len(stale), batch):
-        send_deliveries.delay(stale[start : start + batch])
+    queue_sends(stale)
     if found["sent"] or found["unknown"] or stale:
         logger.warning(
             "Delivery sweep: %s found sent, %s marked unknown, %s queued again",
