@@ -576,10 +576,10 @@ class GroupTextingGateway(BaseGateway):
 
     def _post(self, path: str, form: str) -> int:
         """``_call`` with the parameters already form-encoded (``form``), credentials aside."""
-        body = f"{self._login}&{form}" if form else self._login
+        request = f"{self._login}&{form}" if form else self._login
         try:
             with self.limiter.slot():
-                status, body = self.connections.post(path, body.encode())
+                status, answer = self.connections.post(path, request.encode())
         except LimiterError as exc:
             raise GatewayError(str(exc), code="rate_limiter", effect=ErrorEffect.RETRY) from None
         except ConnectError as exc:
@@ -608,7 +608,7 @@ class GroupTextingGateway(BaseGateway):
                 code=f"http_{status}",
                 effect=ErrorEffect.RETRY,
             )
-        text = body.decode("utf-8", "replace")
+        text = answer.decode("utf-8", "replace")
         try:
             code = int(text.strip())
         except ValueError:
