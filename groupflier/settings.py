@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "accounts",
     "messaging",
     "devices",
+    "messaging.gateways.twilio",  # wiring until provider discovery lands
 ]
 
 MIDDLEWARE = [
@@ -243,6 +244,9 @@ GROUPFLIER_POOL_NUMBERS = env_list("GROUPFLIER_POOL_NUMBERS", [f"+1202555010{i}"
 
 GROUPFLIER_SMS_GATEWAY = env("GROUPFLIER_SMS_GATEWAY", "messaging.gateways.console.ConsoleGateway")
 GROUPFLIER_SMS_GATEWAY_OPTIONS = env_json("GROUPFLIER_SMS_GATEWAY_OPTIONS", {})
+# The service's address as a provider calls it back (Twilio's status callbacks and the
+# signatures of its webhooks are for this address + path), e.g. https://sms.example.org.
+GROUPFLIER_PUBLIC_URL = env("GROUPFLIER_PUBLIC_URL", "")
 
 # Group Texting (GROUPFLIER_SMS_GATEWAY=messaging.gateways.grouptexting.GroupTextingGateway).
 # Point GROUPTEXTING_BASE_URL at `manage.py grouptexting_simulator` to run without an account.

@@ -174,12 +174,23 @@ class TwilioGateway(BaseGateway):
         return rules.split(f"{sender_name}: {text}" if sender_name else text)
 
     def send_part(self, to: str, part: str, *, from_number: str = "", sender_name: str = "") -> str:
-        """Send one part (from ``split``) ``From`` ``from_number``; the Message SID."""
+        """Send one part (from ``split``) ``From`` ``from_number``; the Message SID. Its
+        status callback brings the part's receipt."""
+        return self._create(to, part, from_number, self.status_callback)
+
+    def send(self, to: str, text: str, *, from_number: str = "", sender_name: str = "") -> str:
+        """A system text (PIN, welcome, reply): sent like a part, but with no status callback,
+        since no delivery row waits for its receipt."""
+        return ",".join(
+            self._create(to, part, from_number, None) for part in self.split(text, sender_name)
+        )
+
+    def _create(self, to: str, part: str, from_number: str, callback: str | None) -> str:
         sender = from_number or default_sender()
         try:
             with self.limiter.slot(self.number_limit(sender), self.per_account):
                 message = self.client.messages.create(
-                    to=to, from_=sender, body=part, status_callback=self.status_callback
+                    to=to, from_=sender, body=part, status_callback=callback
                 )
         except LimiterError as exc:
             raise GatewayError(str(exc), code="rate_limiter", effect=ErrorEffect.RETRY) from None
