@@ -20,7 +20,7 @@ It keeps the rules of Twilio's public documentation that matter to the service:
 - ``GET .../Balance.json``.
 
 Control, like the Group Texting simulator's: ``GET /_sim/messages``, ``GET /_sim/callbacks``,
-``GET /_sim/state``, ``POST /_sim/inbound`` (From, To, Body, NumMedia, MediaUrl0...),
+``GET /_sim/inbound``, ``GET /_sim/state``, ``POST /_sim/inbound`` (From, To, Body, NumMedia, MediaUrl0...),
 ``POST /_sim/fault`` (code and status, or drop; times), ``POST /_sim/opt-out`` (number),
 ``POST /_sim/outcome`` (number, status, error_code), ``POST /_sim/webhook`` (number, url),
 ``POST /_sim/reset``. In-process: ``TwilioSimulator(...).start()`` / ``stop()`` or ``with``.
@@ -203,9 +203,7 @@ class TwilioSimulator:
         app.router.add_post(f"{base}/Messages.json", self._create_message)
         app.router.add_get(f"{base}/Messages/{{sid}}.json", self._fetch_message)
         app.router.add_get(f"{base}/Balance.json", self._balance)
-        app.router.add_get("/_sim/messages", lambda r: web.json_response(self.messages))
-        app.router.add_get("/_sim/callbacks", lambda r: web.json_response(self.callbacks))
-        app.router.add_get("/_sim/state", lambda r: web.json_response(self.state()))
+        app.router.add_get("/_sim/{listing}", self._listing)
         app.router.add_post("/_sim/{action}", self._control)
         return app
 
@@ -524,6 +522,18 @@ class TwilioSimulator:
         return record
 
     # --- control ------------------------------------------------------------------------
+
+    async def _listing(self, request: web.Request) -> web.Response:
+        with self.lock:
+            listing = {
+                "messages": self.messages,
+                "callbacks": self.callbacks,
+                "inbound": self.inbound,
+                "state": self.state(),
+            }.get(request.match_info["listing"])
+            if listing is None:
+                return web.json_response({"error": "no such listing"}, status=404)
+            return web.json_response(listing)
 
     async def _control(self, request: web.Request) -> web.Response:
         action = request.match_info["action"]
