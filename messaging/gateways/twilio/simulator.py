@@ -122,6 +122,7 @@ class TwilioSimulator:
         period: float = 1.0,
         inbound_url: str = "",
         callback_delay: float = 0.05,
+        response_delay: float = 0.0,
         balance: str = "20.00",
         log=None,
     ):
@@ -131,6 +132,7 @@ class TwilioSimulator:
         self.rate_per_number, self.rate_per_account = rate_per_number, rate_per_account
         self.initial_inbound_url = inbound_url
         self.callback_delay = callback_delay
+        self.response_delay = response_delay  # seconds before each answer to a new message
         self.balance = balance
         self.log = log
         self.lock = threading.RLock()
@@ -276,6 +278,8 @@ class TwilioSimulator:
             answer = self._take(dict(form))
         if isinstance(answer, web.Response):
             return answer
+        if self.response_delay:
+            await asyncio.sleep(self.response_delay)
         if fault:  # taken, then the connection closes with no answer
             request.transport.close()
             raise asyncio.CancelledError
