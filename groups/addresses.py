@@ -1,7 +1,5 @@
 """Which pool number a member texts to reach each of their groups (SPEC §2, §8)."""
 
-import random
-
 from django.db.models import Count, Max
 
 from groupflier.api.errors import ApiError, ErrorType
@@ -50,8 +48,8 @@ def choose_address(member: Member, group: Group) -> PoolNumber:
             .annotate(members=Count("id"))
             .values_list("address_id", "members")
         )
-        fewest = min(load.get(number.pk, 0) for number in free)
-        return random.choice([number for number in free if load.get(number.pk, 0) == fewest])
+        turn = {number.pk: (index - group.pk) % len(pool) for index, number in enumerate(pool)}
+        return min(free, key=lambda number: (load.get(number.pk, 0), turn[number.pk]))
     last_used = dict(
         held.values("address_id")
         .annotate(last=Max("last_exchanged_at"))

@@ -20,10 +20,11 @@ It keeps the rules of Twilio's public documentation that matter to the service:
 - ``GET .../Balance.json``.
 
 Control, like the Group Texting simulator's: ``GET /_sim/messages``, ``GET /_sim/callbacks``,
-``GET /_sim/inbound``, ``GET /_sim/state``, ``POST /_sim/inbound`` (From, To, Body, NumMedia, MediaUrl0...),
-``POST /_sim/fault`` (code and status, or drop; times), ``POST /_sim/opt-out`` (number),
-``POST /_sim/outcome`` (number, status, error_code), ``POST /_sim/webhook`` (number, url),
-``POST /_sim/reset``. In-process: ``TwilioSimulator(...).start()`` / ``stop()`` or ``with``.
+``GET /_sim/inbound``, ``GET /_sim/state``; ``POST /_sim/inbound`` (From, To, Body, NumMedia,
+MediaUrl0...), ``POST /_sim/fault`` (code and status, or drop; times), ``POST /_sim/opt-out``
+(number), ``POST /_sim/invalid`` (number, kind=landline for 21614), ``POST /_sim/outcome``
+(number, status, error_code), ``POST /_sim/webhook`` (number, url), ``POST /_sim/reset``.
+In-process: ``TwilioSimulator(...).start()`` / ``stop()`` or ``with``.
 
 The text and signature rules are written out here again on purpose rather than imported from
 the service: the simulator is the independent check of them.

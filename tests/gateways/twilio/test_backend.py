@@ -185,3 +185,11 @@ def test_the_dotted_path_loads_the_gateway(settings):
     settings.GROUPFLIER_SMS_GATEWAY_OPTIONS = {"account_sid": "AC1", "auth_token": "t"}
     assert isinstance(get_gateway(), TwilioGateway)
     assert get_gateway().name == "twilio"
+
+
+def test_the_embedded_service_keeps_the_rates_in_a_file(sim, settings, tmp_path):
+    settings.REDIS_URL = None
+    settings.VAR_DIR = tmp_path
+    assert send_from_threads(gateway_for(sim), [FROM, OTHER_FROM] * 2) == []
+    assert sim.stats["rate_limited"] == 0
+    assert list((tmp_path / "ratelimit").iterdir())
