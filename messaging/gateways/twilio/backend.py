@@ -71,6 +71,9 @@ ERRORS = {
 
 
 def setting(name: str) -> str:
+    """A Twilio setting. They are read here rather than in ``groupflier/settings.py`` so that
+    the provider's package holds everything of it; a Django setting of the name (a test's
+    override) comes first."""
     value = getattr(settings, name, None)
     if value is None:
         value = os.environ.get(name, "").strip() or DEFAULTS[name]

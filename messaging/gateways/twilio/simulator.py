@@ -53,6 +53,15 @@ E164 = re.compile(r"\+[1-9]\d{7,14}")
 NANP = re.compile(r"\+1[2-9]\d{2}[2-9]\d{6}")
 STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
 START_WORDS = {"START", "YES", "UNSTOP"}
+HELP_WORDS = {"HELP", "INFO"}
+# Twilio's default answers to the opt-out keywords on a long code.
+KEYWORD_REPLIES = {
+    "stop": "You have successfully been unsubscribed. You will not receive any more messages "
+    "from this number. Reply START to resubscribe.",
+    "start": "You have successfully been re-subscribed to messages from this number. Reply "
+    "HELP for help. Reply STOP to unsubscribe. Msg&Data Rates May Apply.",
+    "help": "Reply STOP to unsubscribe. Msg&Data Rates May Apply.",
+}
 GSM7 = set(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
@@ -483,8 +492,12 @@ class TwilioSimulator:
         with self.lock:
             if word in STOP_WORDS:
                 self.opted_out.add(sender)
+                self._keyword_reply(sender, to, "stop")
             elif word in START_WORDS:
                 self.opted_out.discard(sender)
+                self._keyword_reply(sender, to, "start")
+            elif word in HELP_WORDS:
+                self._keyword_reply(sender, to, "help")
             url = self.webhooks.get(to) or self.inbound_url
         sid = new_sid("SM" if not media else "MM")
         params = {
@@ -509,22 +522,30 @@ class TwilioSimulator:
         replies = twiml_messages(call.get("answer", ""))
         with self.lock:
             for reply in replies:
-                self.messages.append(
-                    {
-                        "sid": new_sid("SM"),
-                        "to": sender,
-                        "from": to,
-                        "body": reply,
-                        "num_segments": segments(reply),
-                        "status": "sent",
-                        "status_callback": "",
-                        "kind": "twiml",
-                        "time": time.time(),
-                    }
-                )
+                self._reply(sender, to, reply, kind="twiml")
             record = {"sid": sid, "from": sender, "to": to, "body": body, "params": params, **call}
             self.inbound.append(record)
         return record
+
+    def _keyword_reply(self, sender: str, to: str, keyword: str) -> None:
+        """Twilio's own answer to an opt-out keyword (it still forwards the text)."""
+        self._reply(sender, to, KEYWORD_REPLIES[keyword], kind=f"{keyword}-reply")
+
+    def _reply(self, sender: str, to: str, body: str, *, kind: str) -> None:
+        """A text Twilio sends back to ``sender`` on its own, not through the Messages API."""
+        self.messages.append(
+            {
+                "sid": new_sid("SM"),
+                "to": sender,
+                "from": to,
+                "body": body,
+                "num_segments": segments(body),
+                "status": "sent",
+                "status_callback": "",
+                "kind": kind,
+                "time": time.time(),
+            }
+        )
 
     # --- control ------------------------------------------------------------------------
 

@@ -21,13 +21,15 @@ callback as one: a text by its ``MessageSid``, a receipt by the part's state.
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpResponse
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
 
-from messaging.gateways.twilio.backend import setting
+from messaging.gateways.base import get_gateway
+from messaging.gateways.twilio.backend import TwilioGateway, setting
 from messaging.inbound import Inbound, receive
 from messaging.models import OutboundSms
 from messaging.receipts import RECEIPT_STATUSES, record_receipt
@@ -42,9 +44,21 @@ NO_PICTURES = (
 SEEN_SECONDS = 24 * 3600
 
 
+def auth_token() -> str:
+    """The configured Twilio gateway's token (GROUPFLIER_SMS_GATEWAY_OPTIONS may set it), else
+    TWILIO_AUTH_TOKEN: a service that has just moved off Twilio still checks late callbacks."""
+    try:
+        gateway = get_gateway()
+    except ImproperlyConfigured:
+        gateway = None
+    if isinstance(gateway, TwilioGateway):
+        return gateway.auth_token
+    return setting("TWILIO_AUTH_TOKEN")
+
+
 def signed_by_twilio(request) -> bool:
     """Whether ``X-Twilio-Signature`` signs this request for the service's public address."""
-    token, public = setting("TWILIO_AUTH_TOKEN"), settings.GROUPFLIER_PUBLIC_URL
+    token, public = auth_token(), settings.GROUPFLIER_PUBLIC_URL
     signature = request.headers.get("X-Twilio-Signature", "")
     if not (token and public and signature):
         return False
