@@ -37,7 +37,13 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from messaging.gateways.base import BaseGateway, ErrorEffect, GatewayError
-from messaging.gateways.ratelimit import Limit, LimiterError, RateLimiter, limit_store
+from messaging.gateways.ratelimit import (
+    Limit,
+    LimiterError,
+    RateLimiter,
+    limit_store,
+    parse_rate,
+)
 from messaging.gateways.state import pause_gateway
 from messaging.gateways.twilio import text as rules
 
@@ -141,23 +147,23 @@ class TwilioGateway(BaseGateway):
         self.account_sid = account_sid or setting("TWILIO_ACCOUNT_SID")
         self.auth_token = auth_token or setting("TWILIO_AUTH_TOKEN")
         self.api_base = api_base or setting("TWILIO_API_BASE")
-        self.timeout = float(timeout or setting("TWILIO_TIMEOUT"))
-        self.max_wait = float(max_wait or setting("TWILIO_MAX_WAIT"))
+        try:
+            self.timeout = float(timeout or setting("TWILIO_TIMEOUT"))
+            self.max_wait = float(max_wait or setting("TWILIO_MAX_WAIT"))
+            # Parsed once: a rate is looked at for every part sent.
+            self.per_number = parse_rate(rate_per_number or setting("TWILIO_RATE_PER_NUMBER"))
+            self.per_account = Limit.of(
+                f"account:{self.account_sid}",
+                rate_per_account or setting("TWILIO_RATE_PER_ACCOUNT"),
+            )
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"Twilio's settings: {exc}") from None
         if not (self.account_sid and self.auth_token):
             raise ImproperlyConfigured(
                 "The Twilio gateway needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"
             )
         if urlsplit(self.api_base).scheme not in ("http", "https"):
             raise ImproperlyConfigured(f"TWILIO_API_BASE {self.api_base!r} is not a URL")
-        try:
-            self.per_number = rate_per_number or setting("TWILIO_RATE_PER_NUMBER")
-            self.per_account = Limit.of(
-                f"account:{self.account_sid}",
-                rate_per_account or setting("TWILIO_RATE_PER_ACCOUNT"),
-            )
-            Limit.of("number", self.per_number)
-        except ValueError as exc:
-            raise ImproperlyConfigured(f"Twilio's rates: {exc}") from None
         public = public_url if public_url is not None else settings.GROUPFLIER_PUBLIC_URL
         self.status_callback = public.rstrip("/") + STATUS_PATH if public else None
         self._client: Client | None = None
@@ -248,7 +254,10 @@ class TwilioGateway(BaseGateway):
     # --- transport ----------------------------------------------------------------------
 
     def number_limit(self, number: str) -> Limit | None:
-        return Limit.of(f"number:{number}", self.per_number)
+        if self.per_number is None:
+            return None
+        count, period = self.per_number
+        return Limit(f"number:{number}", count, period)
 
     @property
     def limiter(self) -> RateLimiter:

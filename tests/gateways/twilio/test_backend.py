@@ -174,7 +174,7 @@ def test_rates_and_credentials_are_checked_when_the_gateway_is_made():
 
     with pytest.raises(ImproperlyConfigured, match="TWILIO_ACCOUNT_SID"):
         TwilioGateway(account_sid="", auth_token="")
-    with pytest.raises(ImproperlyConfigured, match="rates"):
+    with pytest.raises(ImproperlyConfigured, match="a rate is like"):
         TwilioGateway(account_sid="AC1", auth_token="t", rate_per_number="fast")
 
 
