@@ -117,7 +117,7 @@ def status(request):
     state = request.POST.get("MessageStatus") or request.POST.get("SmsStatus", "")
     if sid and state in RECEIPT_STATUSES:
         record_receipt(sid, state, request.POST.get("ErrorCode", ""))
-    return HttpResponse(status=204)
+    return HttpResponse("", content_type="text/plain")  # Twilio reads only the 200
 
 
 urlpatterns = [

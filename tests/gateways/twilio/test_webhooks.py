@@ -157,10 +157,10 @@ def status_callback(sid, status, **extra):
 
 def test_delivered_moves_the_part_on_and_a_repeat_counts_once(post, sent_part):
     ref = sent_part.provider_ref
-    assert post("/webhooks/twilio/status", status_callback(ref, "sent")).status_code == 204
+    assert post("/webhooks/twilio/status", status_callback(ref, "sent")).status_code == 200
     assert Delivery.objects.get(pk=sent_part.pk).status == Delivery.Status.SENT
     for _ in range(2):
-        assert post("/webhooks/twilio/status", status_callback(ref, "delivered")).status_code == 204
+        assert post("/webhooks/twilio/status", status_callback(ref, "delivered")).status_code == 200
     assert Delivery.objects.get(pk=sent_part.pk).status == Delivery.Status.DELIVERED
 
 
