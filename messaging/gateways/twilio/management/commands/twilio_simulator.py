@@ -16,6 +16,12 @@ class Command(BaseCommand):
         simulator.build_parser(parser)
 
     def handle(self, *args, **options):
-        log = None if options["quiet"] else self.stdout.write
-        twilio = simulator.from_options(argparse.Namespace(**options), log=log)
-        simulator.serve(twilio, write=self.stdout.write)
+        def write(line):
+            # At once, also into a pipe or a file: whoever started it reads its address there.
+            self.stdout.write(line)
+            self.stdout.flush()
+
+        twilio = simulator.from_options(
+            argparse.Namespace(**options), log=None if options["quiet"] else write
+        )
+        simulator.serve(twilio, write=write)
