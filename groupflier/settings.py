@@ -46,6 +46,16 @@ def env_int(name, default):
         raise ImproperlyConfigured(f"{name} must be an integer, not {value!r}") from None
 
 
+def env_float(name, default):
+    value = env(name)
+    if value is None:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
+
+
 def env_list(name, default):
     value = env(name)
     if value is None:
@@ -178,6 +188,9 @@ else:
         "store_processed": False,
         # The exchange tables; kombu's default is ./control, wherever the process started.
         "control_folder": str(_broker_dir / "control"),
+        # A worker looks for a task this often when it has none (kombu's default: 1 s). Each
+        # message is two tasks in a row (fan-out, then sending), so the wait counts twice.
+        "polling_interval": env_float("GROUPFLIER_EMBEDDED_POLL_INTERVAL", 0.1),
     }
 
 # --- Celery ---------------------------------------------------------------------------------
