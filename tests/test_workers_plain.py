@@ -69,3 +69,11 @@ def test_a_plain_worker_with_embedded_beat_sends_a_due_scheduled_message(tmp_pat
         OutboxMessage.objects.filter(text="Mom: Dinner at six").values_list("to", flat=True)
     )
     assert reached == {MEMBER, OUTSIDER}
+
+
+@pytest.mark.filterwarnings("ignore::celery.exceptions.AlwaysEagerIgnored")
+def test_a_task_routed_to_an_undeclared_queue_fails_when_sent_not_silently_later():
+    from celery.exceptions import QueueNotFound
+
+    with pytest.raises(QueueNotFound):  # send_task publishes even where tests run eagerly
+        celery_app.send_task("messaging.tasks.send_due_scheduled", queue="nobody-consumes-this")
