@@ -177,6 +177,11 @@ else:
             "LOCATION": VAR_DIR / "cache",
         }
     }
+    # A worker looks for a task this often when it has none (kombu's default: 1 s). Each
+    # message is two tasks in a row (fan-out, then sending), so the wait counts twice.
+    GROUPFLIER_EMBEDDED_POLL_INTERVAL = env_float("GROUPFLIER_EMBEDDED_POLL_INTERVAL", 0.1)
+    if GROUPFLIER_EMBEDDED_POLL_INTERVAL <= 0:  # 0 would spin a core per worker
+        raise ImproperlyConfigured("GROUPFLIER_EMBEDDED_POLL_INTERVAL must be above 0 seconds")
     _broker_dir = VAR_DIR / "broker"
     for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
@@ -188,9 +193,7 @@ else:
         "store_processed": False,
         # The exchange tables; kombu's default is ./control, wherever the process started.
         "control_folder": str(_broker_dir / "control"),
-        # A worker looks for a task this often when it has none (kombu's default: 1 s). Each
-        # message is two tasks in a row (fan-out, then sending), so the wait counts twice.
-        "polling_interval": env_float("GROUPFLIER_EMBEDDED_POLL_INTERVAL", 0.1),
+        "polling_interval": GROUPFLIER_EMBEDDED_POLL_INTERVAL,
     }
 
 # --- Celery ---------------------------------------------------------------------------------
