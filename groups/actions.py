@@ -133,11 +133,6 @@ def activate_group(group: Group) -> bool:
     return True
 
 
-def activate_pending_groups(creator: Member) -> list[Group]:
-    """Every staged group of ``creator`` that has not expired: they proved the number."""
-    return [group for group in pending_groups_of(creator).order_by("pk") if activate_group(group)]
-
-
 @transaction.atomic
 def retire(group: Group) -> None:
     """DELETED: kept for the admin, but its group numbers and invite code are free again."""
@@ -258,9 +253,11 @@ def update_group_with_pin(
     """/group/set with ``pin`` + ``pin_number`` in place of a sid (SPEC §2).
 
     The PIN (or the account password) is checked exactly as /member/login checks it, with its
-    lockout; then every staged group of that creator goes live and the settings apply to the
-    group ``number`` names. All of it or nothing: an error in the settings leaves the PIN
-    unused, so the creator can correct the call and send it again. Answers a fresh sid too.
+    lockout; then the group ``number`` names goes live if it is the creator's staged group,
+    and the settings apply to it. Only that one: anyone can stage a group in someone else's
+    name, and it must not go live because that person activated their own. All of it or
+    nothing: an error in the settings leaves the PIN unused, so the creator can correct the
+    call and send it again. Answers a fresh sid too.
     """
     refused = None
     with transaction.atomic():
@@ -272,8 +269,10 @@ def update_group_with_pin(
             refused = error
         else:
             creator = Member.objects.get(number=pin_number)
-            activate_pending_groups(creator)
-            group = update_group(membership_for(creator, number), changes)
+            named = membership_for(creator, number)
+            if named.is_owner and pending_groups_of(creator).filter(pk=named.group_id).exists():
+                activate_group(named.group)
+            group = update_group(named, changes)
     if refused is not None:
         raise refused
     return group, sid

@@ -119,8 +119,9 @@ class GroupSet(Endpoint):
         "The owner changes any of the optional settings of the group `number` (their own group "
         "number). Answers the group's invite code, made up the first time if none was chosen. "
         "Instead of a `sid`, the creator of a staged group may pass the `pin` texted by "
-        "/group/create (`send_pin=1`) or /member/find with `pin_number`: every staged group of "
-        "theirs goes live and the answer carries a fresh `sid`. A wrong PIN counts toward the "
+        "/group/create (`send_pin=1`) or /member/find with `pin_number`: the staged group "
+        "`number` names goes live (no other staged group of theirs) and the answer carries a "
+        "fresh `sid`. A wrong PIN counts toward the "
         "lockout of /member/login. `sid` in the answer (an addition) is the session to use from "
         "now on."
     )
