@@ -95,6 +95,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "groupflier.api.middleware.RequestBodyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -104,6 +105,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# Request bodies (SPEC §1): a larger one answers 413 REQUEST_TOO_LARGE before it is read.
+GROUPFLIER_MAX_BODY_BYTES = env_int("GROUPFLIER_MAX_BODY_BYTES", 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = GROUPFLIER_MAX_BODY_BYTES
 
 ROOT_URLCONF = "groupflier.urls"
 WSGI_APPLICATION = "groupflier.wsgi.application"
