@@ -298,6 +298,11 @@ GROUPFLIER_SESSION_IDLE_TIMEOUT = timedelta(days=90)
 # Throttle budgets, "COUNT/PERIOD" with PERIOD one of second, minute, hour, day.
 GROUPFLIER_THROTTLE_PER_ADDRESS = env("GROUPFLIER_THROTTLE_PER_ADDRESS", "60/minute")
 GROUPFLIER_THROTTLE_PIN_PER_NUMBER = env("GROUPFLIER_THROTTLE_PIN_PER_NUMBER", "5/hour")
+# SPEC §6, SMS pumping: staged group creations per client address, members added per account
+# (each is texted a welcome), welcome and notice texts per destination number.
+GROUPFLIER_THROTTLE_CREATE_PER_ADDRESS = env("GROUPFLIER_THROTTLE_CREATE_PER_ADDRESS", "10/hour")
+GROUPFLIER_BUDGET_ADDS_PER_ACCOUNT = env("GROUPFLIER_BUDGET_ADDS_PER_ACCOUNT", "500/day")
+GROUPFLIER_BUDGET_NOTICES_PER_NUMBER = env("GROUPFLIER_BUDGET_NOTICES_PER_NUMBER", "3/day")
 # Reverse proxies in front of the web process that append to X-Forwarded-For (0: none, so the
 # peer's address is the client's).
 GROUPFLIER_TRUSTED_PROXIES = env_int("GROUPFLIER_TRUSTED_PROXIES", 0)

@@ -15,6 +15,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts.actions import open_account
+from groupflier.api import throttles
 from groupflier.api.errors import ApiError, ErrorType
 from groupflier.api.schema import flag
 from groups import notices, roster
@@ -93,6 +94,8 @@ def create_group(spec: NewGroup, session_member: Member | None) -> Created:
     if not active and pending_groups_of(creator).count() >= settings.GROUPFLIER_MAX_PENDING_GROUPS:
         raise ApiError(ErrorType.TOO_MANY_PENDING_GROUPS)
 
+    # Everyone but the creator gets a welcome once the group is live (SPEC §6).
+    throttles.check_adds(roster.adds_budget_of(creator.pk), len(spec.members))
     account, first_group = open_account(creator, email=spec.email)
     now = timezone.now()
     group = Group.objects.create(

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import Value
 from django.db.models.functions import Lower
 
+from groupflier.api import throttles
 from groupflier.api.errors import ApiError, ErrorType
 from groups import notices
 from groups.addresses import choose_address, lock_members, refuse_pool_number
@@ -86,7 +87,19 @@ def add_member(actor: Membership, name: str, number: str) -> Membership:
     if group.suspended:
         # An administrator stopped this group; adding would text welcomes from it.
         raise ApiError(ErrorType.SUSPENDED)
-    return admit(group, name, number, added_by=actor)
+    # Each add texts a welcome: the group's owner's account has a daily budget (SPEC §6).
+    budget = adds_budget_of(group.owner_id)
+    throttles.check_adds(budget, 1)
+    try:
+        return admit(group, name, number, added_by=actor)
+    except ApiError:
+        throttles.give_back_adds(budget, 1)
+        raise
+
+
+def adds_budget_of(owner_id: int) -> str:
+    """The budget members added to an owner's groups count against: the owner's account."""
+    return f"member-{owner_id}"
 
 
 def find_member(group: Group, *, number: str | None = None, name: str | None = None):

@@ -1,7 +1,7 @@
-from groupflier.api.endpoint import Endpoint, SessionRule
+from groupflier.api import throttles
+from groupflier.api.endpoint import Endpoint, SessionRule, client_address
 from groupflier.api.errors import ApiError, ErrorType
 from groupflier.api.params import (
-    TRUE_WORDS,
     Email,
     Flag,
     NumberedPairs,
@@ -88,11 +88,12 @@ class GroupCreate(Endpoint):
     )
     returns = {"number": STRING, "first_group": FLAG}
 
-    def throttle_applies(self, raw):
-        # Only the calls that text a PIN spend the per-address budget (SPEC §6).
-        return (read_raw(raw, "send_pin") or "").lower() in TRUE_WORDS
+    throttled = True  # every call, with or without send_pin or a sid (SPEC §6)
 
     def act(self, request, args):
+        if request.member is None or str(request.member.number) != args.number:
+            # A staged group: anyone can make one, and a new account with it.
+            throttles.check_staged_creations(client_address(request))
         created = actions.create_group(
             actions.NewGroup(
                 name=args.group,

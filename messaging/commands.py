@@ -34,6 +34,7 @@ REFUSALS = {
     ErrorType.TOO_LONG: "Names are at most 30 characters.",
     ErrorType.SUSPENDED: "This group is suspended.",
     ErrorType.MEMBER_LOOKUP_FAILED: "You are no longer in this group.",
+    ErrorType.THROTTLE: "Too many members were added today: try again tomorrow.",
 }
 
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from groupflier import phones
 from groupflier.api.errors import ApiError
-from groups.models import Group, Membership
+from groups.models import Group, Membership, PoolNumber
 from members.models import Member
 from messaging import actions
 from messaging.commands import explain
@@ -56,6 +56,10 @@ def receive(inbound: Inbound) -> str | None:
         sender = phones.normalize(inbound.sender)
     except ApiError:
         logger.warning("Inbound text from an invalid number %r ignored", inbound.sender)
+        return None
+    if PoolNumber.objects.filter(number=sender).exists():
+        # One of our own numbers: answering it would start a loop of replies.
+        logger.warning("Inbound text from the service's own number %s ignored", sender)
         return None
     to_number = _normalize_or_blank(inbound.to_number)
     # What a phone sends is kept, but for NUL, which PostgreSQL text cannot hold, and past
