@@ -15,13 +15,14 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Value
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from groupflier.api import throttles
 from groupflier.api.errors import ApiError, ErrorType
 from groups import notices
 from groups.addresses import choose_address, lock_members, refuse_pool_number
 from groups.lookup import locked
-from groups.models import Group, Membership
+from groups.models import Absence, Group, Membership
 from members.actions import get_or_create_member
 from members.models import Member
 
@@ -64,6 +65,7 @@ def admit(group: Group, name: str, number: str, added_by: Membership | None) -> 
     if returning is not None:
         returning.bye, returning.name = False, name
         returning.save(update_fields=["bye", "name"])
+        mark_away(returning, False)
         membership = returning
     else:
         member = get_or_create_member(number)
@@ -179,7 +181,19 @@ def _set_bye(actor: Membership, bye: bool) -> bool:
     """True when it changed anything (a star command then answers ``refresh``)."""
     with transaction.atomic():
         actor = locked(actor)
-        return bool(Membership.objects.filter(pk=actor.pk, bye=not bye).update(bye=bye))
+        changed = bool(Membership.objects.filter(pk=actor.pk, bye=not bye).update(bye=bye))
+        if changed:
+            mark_away(actor, bye)
+        return changed
+
+
+def mark_away(membership: Membership, away: bool) -> None:
+    """Open an absence when the member leaves, close it when they come back."""
+    now = timezone.now()
+    if away:
+        Absence.objects.create(membership=membership, left_at=now)
+    else:
+        membership.absences.filter(returned_at__isnull=True).update(returned_at=now)
 
 
 def leave(actor: Membership) -> bool:

@@ -8,12 +8,12 @@ id and fanned out by the workers once the transaction commits.
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import F, Max, Q
+from django.db.models import Exists, F, Max, OuterRef, Q
 from django.utils import timezone
 
 from accounts.billing import check_can_send
 from groupflier.api.errors import ApiError, ErrorType
-from groups.models import Group, Membership
+from groups.models import Absence, Group, Membership
 from messaging.models import Counter, Message
 
 GET_DEFAULT_COUNT = 100  # /message/get without a range: the latest 100
@@ -109,8 +109,12 @@ def grand_total() -> int:
 
 
 def visible_messages(membership: Membership):
-    """The messages of the group that ``membership`` can see (SPEC §3: reply_to_owner)."""
-    messages = Message.objects.filter(group_id=membership.group_id)
+    """The messages of the group that ``membership`` can see (SPEC §3): none sent while they
+    were away (``bye``), and in a reply_to_owner group only their own and the owner's."""
+    away = Absence.objects.filter(
+        membership_id=membership.pk, left_at__lte=OuterRef("created_at")
+    ).filter(Q(returned_at__isnull=True) | Q(returned_at__gt=OuterRef("created_at")))
+    messages = Message.objects.filter(group_id=membership.group_id).exclude(Exists(away))
     if membership.member_id == membership.group.owner_id:
         return messages
     return messages.filter(Q(owner_only=False) | Q(sender__member_id=membership.member_id))
