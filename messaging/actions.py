@@ -14,6 +14,7 @@ from django.utils import timezone
 from accounts.billing import check_can_send
 from groupflier.api.errors import ApiError, ErrorType
 from groups.models import Absence, Group, Membership
+from messaging.command_mark import command_word
 from messaging.models import Counter, Message
 
 GET_DEFAULT_COUNT = 100  # /message/get without a range: the latest 100
@@ -29,7 +30,8 @@ class Sent:
 
 
 def is_star_command(text: str) -> bool:
-    return text.startswith("*")
+    """`*` and a word, or `#` and a command word (SPEC §3: `#bye` = `*bye`)."""
+    return command_word(text) is not None
 
 
 def send(membership: Membership, text: str, *, cc: bool = False, source=Message.Source.API) -> Sent:

@@ -18,6 +18,7 @@ from groupflier.api.errors import ApiError
 from groups.models import Group, Membership, PoolNumber
 from members.models import Member
 from messaging import actions
+from messaging.command_mark import name_commands
 from messaging.commands import explain
 from messaging.models import MAX_SMS_TEXT, InboundSms, Message
 
@@ -82,7 +83,7 @@ def receive(inbound: Inbound) -> str | None:
         # repeat of this one, or the text would be lost for good.
         cache.delete(seen)
         raise
-    return reply
+    return name_commands(reply)
 
 
 def _normalize_or_blank(number: str) -> str:
