@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "accounts",
     "messaging",
     "devices",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -104,7 +105,31 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it answers a locked-out admin login.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# --- The admin's login (issue 12) -------------------------------------------------------------
+# django-axes counts failed admin logins per client address and per user name (either one
+# locks), in the database, so the limit holds across web processes.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("GROUPFLIER_ADMIN_LOGIN_FAILURES", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("GROUPFLIER_ADMIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+# The address the API's throttles count too (GROUPFLIER_TRUSTED_PROXIES).
+AXES_CLIENT_IP_CALLABLE = "groupflier.admin_login.client_ip"
+
+# Behind TLS: cookies marked Secure, and the proxy's header that says the request was HTTPS
+# (e.g. X-Forwarded-Proto; set it only when the proxy always sets or strips that header).
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("GROUPFLIER_SECURE_COOKIES", False)
+_proxy_ssl_header = env("GROUPFLIER_PROXY_SSL_HEADER")
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https") if _proxy_ssl_header else None
+)
 
 # Request bodies (SPEC §1): a larger one answers 413 REQUEST_TOO_LARGE before it is read.
 GROUPFLIER_MAX_BODY_BYTES = env_int("GROUPFLIER_MAX_BODY_BYTES", 1024 * 1024)
