@@ -94,8 +94,10 @@ def create_group(spec: NewGroup, session_member: Member | None) -> Created:
     if not active and pending_groups_of(creator).count() >= settings.GROUPFLIER_MAX_PENDING_GROUPS:
         raise ApiError(ErrorType.TOO_MANY_PENDING_GROUPS)
 
-    # Everyone but the creator gets a welcome once the group is live (SPEC §6).
-    throttles.check_adds(roster.adds_budget_of(creator.pk), len(spec.members))
+    if active:
+        # Everyone but the creator gets a welcome now (SPEC §6). A staged group counts when
+        # its creator activates it: anyone can stage one in someone else's name.
+        throttles.check_adds(roster.adds_budget_of(creator.pk), len(spec.members))
     account, first_group = open_account(creator, email=spec.email)
     now = timezone.now()
     group = Group.objects.create(
@@ -274,6 +276,8 @@ def update_group_with_pin(
             creator = Member.objects.get(number=pin_number)
             named = membership_for(creator, number)
             if named.is_owner and pending_groups_of(creator).filter(pk=named.group_id).exists():
+                others = named.group.memberships.count() - 1
+                throttles.check_adds(roster.adds_budget_of(creator.pk), others)
                 activate_group(named.group)
             group = update_group(named, changes)
     if refused is not None:

@@ -154,6 +154,7 @@ class GroupSet(Endpoint):
         ErrorType.NOT_OWNER,
         ErrorType.USED_INVITE_CODE,
         ErrorType.CANT_MAKE_PUBLIC,
+        ErrorType.THROTTLE,
     )
     returns = {"invite_code": STRING, "sid": STRING}
 

@@ -79,6 +79,32 @@ def test_members_added_by_one_account_are_500_a_day(api, family, settings):
     assert not Group.objects.filter(name="Bigger").exists()
 
 
+def test_a_staged_group_counts_when_it_is_activated(api, settings):
+    from tests.group_helpers import latest_pin
+
+    settings.GROUPFLIER_BUDGET_ADDS_PER_ACCOUNT = "3/day"
+    # Staging in someone's name spends nothing of theirs.
+    for name in ("One", "Two"):  # 3 members each but the creator
+        assert_ok(api("group/create", **{**CREATE, "group": name, **members(2)}))
+    body = assert_ok(api("group/create", **{**CREATE, "group": "Four"}, send_pin="1"))
+    number = body["number"]
+    assert_ok(api("group/set", pin=latest_pin(OWNER), pin_number=OWNER, number=number))
+    assert Group.objects.get(name="Four").status == Group.Status.ACTIVE
+
+
+def test_activating_a_group_over_the_budget_is_refused_and_keeps_the_pin(api, settings):
+    from tests.group_helpers import latest_pin
+
+    settings.GROUPFLIER_BUDGET_ADDS_PER_ACCOUNT = "1/day"
+    body = assert_ok(api("group/create", **{**CREATE, **members(2)}, send_pin="1"))
+    pin = latest_pin(OWNER)
+    response = api("group/set", pin=pin, pin_number=OWNER, number=body["number"])
+    assert_error(response, "THROTTLE")
+    assert Group.objects.get().status == Group.Status.PENDING
+    settings.GROUPFLIER_BUDGET_ADDS_PER_ACCOUNT = "2/day"
+    assert_ok(api("group/set", pin=pin, pin_number=OWNER, number=body["number"]))
+
+
 def test_a_refused_add_does_not_spend_the_budget(api, family, settings):
     settings.GROUPFLIER_BUDGET_ADDS_PER_ACCOUNT = "2/day"  # Dad, in the family, is the first
     sid, number = family.owner.sid, family.address_of(family.owner)
