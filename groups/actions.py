@@ -275,11 +275,13 @@ def update_group_with_pin(
         else:
             creator = Member.objects.get(number=pin_number)
             named = membership_for(creator, number)
+            group = update_group(named, changes)
             if named.is_owner and pending_groups_of(creator).filter(pk=named.group_id).exists():
+                # Last, after every other check: a refusal here spends nothing. The members'
+                # welcomes count against the creator's budget now that it goes live (SPEC §6).
                 others = named.group.memberships.count() - 1
                 throttles.check_adds(roster.adds_budget_of(creator.pk), others)
-                activate_group(named.group)
-            group = update_group(named, changes)
+                activate_group(group)
     if refused is not None:
         raise refused
     return group, sid
