@@ -73,6 +73,9 @@ def _embedded_secret_key():
 
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env("SECRET_KEY") or _embedded_secret_key()
+# Old keys, newest first, still accepted for the admin's sessions and signed values while a new
+# SECRET_KEY takes over (README: Rotating SECRET_KEY).
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -95,6 +98,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "groupflier.metrics.ApiMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -225,11 +229,26 @@ SPECTACULAR_SETTINGS = {
     "PREPROCESSING_HOOKS": ["groupflier.api.schema.only_api_endpoints"],
 }
 
+# One line per event (groupflier.logs): LOG_FORMAT=json writes each as a JSON object, the
+# routine lines of frequent periodic tasks are dropped, and Celery uses this same setup.
+LOG_FORMAT = env("LOG_FORMAT", "plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT is plain or json, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"quiet_periodic_tasks": {"()": "groupflier.logs.QuietPeriodicTasks"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "groupflier.logs.json_formatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["quiet_periodic_tasks"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {"django.request": {"level": "ERROR"}},
 }
@@ -346,3 +365,7 @@ CELERY_BEAT_SCHEDULE["messaging-send-due-scheduled"] = {
 # Group Texting's keyword and forwarding URLs are /webhooks/grouptexting/<secret>/keyword and
 # .../inbox; with no secret set, both answer 404.
 GROUPTEXTING_WEBHOOK_SECRET = env("GROUPTEXTING_WEBHOOK_SECRET", "")
+
+# --- Operations (SPEC §10) --------------------------------------------------------------------
+# /metrics answers only with "Authorization: Bearer <token>"; empty: /metrics is off (404).
+GROUPFLIER_METRICS_TOKEN = env("GROUPFLIER_METRICS_TOKEN", "")

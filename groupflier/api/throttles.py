@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 
+from groupflier import metrics
 from groupflier.api.errors import ApiError, ErrorType
 
 PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
@@ -36,7 +37,10 @@ def consume(scope: str, ident: str, rate: str) -> bool:
     except ValueError:  # the key expired between add and incr: a new window has begun
         cache.add(key, 1, timeout=period + 1)
         used = 1
-    return used <= limit
+    if used > limit:
+        metrics.count_throttle_refusal(scope.split(":", 1)[0])
+        return False
+    return True
 
 
 def check_client_address(endpoint_path: str, address: str) -> None:
