@@ -59,9 +59,12 @@ class PushAttemptAdmin(admin.ModelAdmin):
         "attempts",
         "error",
     )
-    list_filter = ("status", "service", "with_content")
+    list_filter = ("status", "service", "with_content", ("created_at", admin.DateFieldListFilter))
     search_fields = ("number", "group_number", "token")
     readonly_fields = [field.name for field in PushAttempt._meta.fields]
+
+    def has_add_permission(self, request):
+        return False  # made by each group message's fan-out
 
 
 @admin.register(PushOutboxEntry)
@@ -70,3 +73,6 @@ class PushOutboxEntryAdmin(admin.ModelAdmin):
     list_filter = ("service",)
     search_fields = ("token", "body")
     readonly_fields = ("created_at", "service", "token", "title", "body", "data")
+
+    def has_add_permission(self, request):
+        return False  # what the log backend "pushed"

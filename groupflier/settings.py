@@ -117,13 +117,15 @@ APPEND_SLASH = False
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # groupflier/templates: the admin's base page with the operator alerts.
+        "DIRS": [BASE_DIR / "groupflier" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "groupflier.alerts.context",
             ],
         },
     },

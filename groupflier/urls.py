@@ -37,6 +37,10 @@ ENDPOINTS = [
     *message_views.ENDPOINTS,
 ]
 
+admin.site.site_header = "GroupFlier operations"
+admin.site.site_title = "GroupFlier"
+admin.site.index_title = "Groups, texts and the gateway"
+
 urlpatterns = [
     path("admin", RedirectView.as_view(url="/admin/")),
     path("admin/", admin.site.urls),

@@ -184,6 +184,12 @@ def test_counters_add_up_across_processes_through_redis():
 
 
 def test_counting_a_request_touches_no_redis(monkeypatch):
-    # The request path only updates memory; the flusher thread talks to Redis.
-    monkeypatch.setattr(metrics.redis_client, "shared", lambda: pytest.fail("Redis on path"))
+    # The request path only updates memory; the flusher thread talks to Redis, later.
+    buffer = metrics.CounterBuffer()
+    monkeypatch.setattr(buffer, "_ensure_flusher", lambda: None)
+    monkeypatch.setattr(metrics, "counters", buffer)
+    calls = []
+    monkeypatch.setattr(metrics.redis_client, "shared", lambda: calls.append(1))
     metrics.observe_api_request("/x", "OK", 0.01)
+    assert calls == []
+    assert buffer._pending
