@@ -80,12 +80,10 @@ class GroupAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False  # groups are created through the API, with their rules
 
-    def get_actions(self, request, *args, **kwargs):
+    def has_delete_permission(self, request, obj=None):
         # The row delete would erase messages and their delivery record: "Delete ... keeping
         # their history" is the delete.
-        found = super().get_actions(request, *args, **kwargs)
-        found.pop("delete_selected", None)
-        return found
+        return False
 
     def get_queryset(self, request):
         # Subqueries, not joins: a count of members joined to messages would multiply both.
