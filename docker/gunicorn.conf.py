@@ -1,6 +1,6 @@
 """Gunicorn's settings for the web service (docker/compose.yaml), from the environment.
 
-    gunicorn -c docker/gunicorn.conf.py groupflier.wsgi
+gunicorn -c docker/gunicorn.conf.py groupflier.wsgi
 """
 
 import os

@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "accounts",
     "messaging",
     "devices",
+    "groupflier",  # the operations commands: backup, restore
 ]
 
 MIDDLEWARE = [
