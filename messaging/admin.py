@@ -1,3 +1,5 @@
+import threading
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
@@ -100,6 +102,9 @@ def delivery_report(message: Message) -> list[tuple[str, int, list[tuple[str, in
         report[row["status"]] = (total + row["n"], reasons)
     order = [status for status, _ in Delivery.Status.choices]
     return [(status, *report[status]) for status in order if status in report]
+
+
+_page = threading.local()  # the changelist page being drawn by this thread
 
 
 def progress_text(progress: operator.Progress) -> str:
@@ -263,12 +268,13 @@ class MessageAdmin(DeliveryActions, admin.ModelAdmin):
 
     def get_changelist_instance(self, request):
         changelist = super().get_changelist_instance(request)
-        # One progress query for the whole page, not one per row.
-        self._page_progress = operator.progress(m.pk for m in changelist.result_list)
+        # One progress query for the whole page, not one per row. The admin instance is
+        # shared by every request: the page's counts are kept per thread.
+        _page.progress = operator.progress(m.pk for m in changelist.result_list)
         return changelist
 
     def _progress_of(self, message):
-        known = getattr(self, "_page_progress", {})
+        known = getattr(_page, "progress", {})
         if message.pk in known:
             return known[message.pk]
         return operator.progress([message.pk])[message.pk]

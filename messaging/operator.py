@@ -26,10 +26,9 @@ from messaging.models import Delivery, Message
 Status = Delivery.Status
 
 #: The order statuses are shown in (``delivered`` when the pipeline knows receipts).
-SHOWN_STATUSES = [
-    status
-    for status in ("queued", "sending", "sent", "delivered", "failed", "skipped", "unknown")
-    if status in Status.values
+_ORDER = ("queued", "sending", "sent", "delivered", "failed", "skipped", "unknown")
+SHOWN_STATUSES = [s for s in _ORDER if s in Status.values] + [
+    s for s in Status.values if s not in _ORDER
 ]
 OPEN_STATUSES = (Status.QUEUED, Status.SENDING)
 RATE_WINDOW = timedelta(seconds=60)
