@@ -36,7 +36,7 @@ def check_database() -> str | None:
 
 def check_broker() -> str | None:
     if settings.CELERY_BROKER_URL.startswith("redis"):
-        redis_client.shared().ping()
+        redis_client.for_url(settings.CELERY_BROKER_URL).ping()
         return None
     # The embedded mode's filesystem broker: its folder must be there and writable.
     folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("data_folder_in", "")

@@ -12,10 +12,10 @@ from django.conf import settings
 
 
 @cache
-def _client(url: str) -> redis.Redis:
+def for_url(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 
 
 def shared() -> redis.Redis | None:
     """The client for ``REDIS_URL``, or None in the embedded mode (no Redis)."""
-    return _client(settings.REDIS_URL) if settings.REDIS_URL else None
+    return for_url(settings.REDIS_URL) if settings.REDIS_URL else None
