@@ -53,18 +53,21 @@ def _run(command: list[str], env: dict) -> None:
         raise BackupError(f"{command[0]} failed: {done.stderr.strip()[-500:]}")
 
 
+def _sqlite_copy(source_path, target_path) -> None:
+    source, target = sqlite3.connect(source_path), sqlite3.connect(target_path)
+    try:
+        with target:
+            source.backup(target)
+    finally:
+        source.close()
+        target.close()
+
+
 def backup(path: Path, alias: str = "default") -> Path:
     """Write the whole database to ``path``."""
     path = Path(path)
     if is_sqlite(alias):
-        source = sqlite3.connect(_settings(alias)["NAME"])
-        target = sqlite3.connect(path)
-        try:
-            with target:
-                source.backup(target)
-        finally:
-            source.close()
-            target.close()
+        _sqlite_copy(_settings(alias)["NAME"], path)
         return path
     args, env = _pg_args_and_env(alias)
     _run(["pg_dump", "--format=custom", "--no-owner", "--file", str(path), *args], env)
@@ -79,14 +82,7 @@ def restore(path: Path, alias: str = "default") -> None:
         raise BackupError(f"No backup at {path}")
     connections[alias].close()
     if is_sqlite(alias):
-        source = sqlite3.connect(path)
-        target = sqlite3.connect(_settings(alias)["NAME"])
-        try:
-            with target:
-                source.backup(target)
-        finally:
-            source.close()
-            target.close()
+        _sqlite_copy(path, _settings(alias)["NAME"])
         return
     args, env = _pg_args_and_env(alias)
     # One transaction: a restore that fails half-way leaves the database as it was.

@@ -4,26 +4,17 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from groupflier.admin_tools import ReadOnlyTabularInline
 from groups import actions
 from groups.models import Group, Membership, PoolNumber
 
 
-class GroupMembershipInline(admin.TabularInline):
+class GroupMembershipInline(ReadOnlyTabularInline):
     """Who is in the group, as the roster rules left it: members join, leave and change through
     the API and star commands (groups.roster), never by editing these rows."""
 
     model = Membership
-    extra = 0
     fields = ("name", "member", "address", "bye", "sms", "broadcast", "last_exchanged_at")
-    readonly_fields = fields
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Group)

@@ -1,24 +1,16 @@
 from django.contrib import admin
 
+from groupflier.admin_tools import ReadOnlyTabularInline
 from groups.models import Membership
 from members.models import ApiSession, LoginGuard, Member
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(ReadOnlyTabularInline):
+    """Shown, not edited: memberships change through the roster's rules (the API, star commands)."""
+
     model = Membership
     fk_name = "member"
-    extra = 0
     fields = ("group", "name", "address", "bye", "sms", "broadcast")
-    # Shown, not edited: memberships change through the roster's rules (the API, star commands).
-    readonly_fields = fields
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Member)
