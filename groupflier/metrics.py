@@ -18,6 +18,7 @@ Two sources, chosen so that any one web process answers for every process on eve
   last second of counts. Without Redis (the embedded mode) the counts are this process's own.
 """
 
+import atexit
 import json
 import os
 import threading
@@ -69,14 +70,18 @@ class CounterBuffer:
                 return
             self._pid = os.getpid()
             threading.Thread(target=self._run, name="metrics-flush", daemon=True).start()
+            atexit.register(self._flush_quietly)  # a process that ends cleanly loses nothing
 
     def _run(self) -> None:
         while True:
             time.sleep(FLUSH_EVERY)
-            try:
-                self.flush()
-            except Exception:  # Redis away: keep the counts and try again next second
-                pass
+            self._flush_quietly()
+
+    def _flush_quietly(self) -> None:
+        try:
+            self.flush()
+        except Exception:  # Redis away: the counts are kept for the next try
+            pass
 
     def flush(self) -> None:
         with self._lock:

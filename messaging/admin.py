@@ -59,6 +59,7 @@ class GatewayStateAdmin(admin.ModelAdmin):
     """Whether each SMS gateway sends, why not, and its last known credit balance."""
 
     list_display = ("gateway", "paused", "reason", "credits", "credits_checked_at", "updated_at")
+    search_fields = ("gateway", "reason")
     readonly_fields = ("gateway", "paused", "reason", "credits", "credits_checked_at", "updated_at")
     actions = ["resume_sending", "check_credits_now"]
 
