@@ -135,7 +135,11 @@ class Delivery(models.Model):
         QUEUED  -> SKIPPED   not sent at all (``reason``: opted out, sms=0, suspended)
     SENT, FAILED, SKIPPED and UNKNOWN are final. Which claimed part a dead worker was handing
     over is told by the hand-off log (``messaging.handoff``), so at most one per worker process
-    ends UNKNOWN.
+    ends UNKNOWN. The pipeline never leaves a final status; an operator may, deliberately
+    (``messaging.operator``, from the admin):
+        FAILED  -> QUEUED    queued again with a fresh count of attempts
+        UNKNOWN -> QUEUED    sent again, which may duplicate (the admin asks first)
+        UNKNOWN -> FAILED    settled without a resend
     """
 
     class Status(models.TextChoices):
