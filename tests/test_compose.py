@@ -167,6 +167,22 @@ def test_the_web_command_serves_health_and_readiness(tmp_path):
 
 @pytest.mark.e2e
 @pytest.mark.django_db(transaction=True)
+def test_the_web_command_logs_json_lines_when_asked(tmp_path):
+    port = free_port()
+    process = start("web", tmp_path, HOST="127.0.0.1", PORT=port, WEB_WORKERS=1, LOG_FORMAT="json")
+    try:
+        url = f"http://127.0.0.1:{port}/healthz"
+        wait_until(lambda: _get(url)[0] == 200, timeout=60, what="gunicorn")
+    finally:
+        stop(process)
+    lines = (tmp_path / "web.log").read_text().splitlines()
+    records = [json.loads(line) for line in lines]  # every line, gunicorn's own included
+    assert any(r["logger"] == "gunicorn.error" for r in records)
+    assert any('"GET /healthz HTTP/1.1" 200' in r["message"] for r in records)
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
 def test_the_worker_command_starts_a_worker_that_answers(tmp_path):
     from groupflier.celery import app
 
