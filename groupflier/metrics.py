@@ -20,6 +20,7 @@ Two sources, chosen so that any one web process answers for every process on eve
 
 import atexit
 import json
+import logging
 import os
 import threading
 import time
@@ -36,6 +37,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from groupflier import redis_client
+
+logger = logging.getLogger("groupflier.metrics")
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 REDIS_PREFIX = "groupflier:metrics:"
@@ -173,11 +176,30 @@ class ServiceCollector:
     """Everything ``/metrics`` shows, read when it is scraped."""
 
     def collect(self):
-        yield from self.delivery_metrics()
-        yield from self.system_text_metrics()
-        yield from self.gateway_metrics()
-        yield from self.queue_metrics()
-        yield from self.counter_metrics()
+        # A source that cannot be read (Redis or the database away) is reported as down, and the
+        # others are still shown: the scrape is how an operator finds out.
+        up = GaugeMetricFamily(
+            "groupflier_metrics_source_up",
+            "1 when the source of a group of metrics could be read at this scrape",
+            labels=["source"],
+        )
+        sources = {
+            "deliveries": self.delivery_metrics,
+            "system_texts": self.system_text_metrics,
+            "gateway": self.gateway_metrics,
+            "celery_queues": self.queue_metrics,
+            "counters": self.counter_metrics,
+        }
+        for name, source in sources.items():
+            try:
+                families = list(source())
+            except Exception:
+                logger.exception("Metrics: %s could not be read", name)
+                up.add_metric([name], 0)
+                continue
+            up.add_metric([name], 1)
+            yield from families
+        yield up
 
     def delivery_metrics(self):
         from messaging.gateways.base import get_gateway

@@ -19,6 +19,13 @@ def test_healthz_answers_while_the_process_does(client):
     assert response.json() == {"status": "OK"}
 
 
+def test_probes_by_ip_address_are_answered_whatever_allowed_hosts_says(client, settings):
+    settings.ALLOWED_HOSTS = ["groupflier.example.org"]
+    assert client.get("/healthz", HTTP_HOST="10.0.0.7:8000").status_code == 200
+    assert client.get("/readyz", HTTP_HOST="10.0.0.7:8000").status_code == 200
+    assert client.get("/admin/", HTTP_HOST="10.0.0.7:8000").status_code == 400
+
+
 def test_readyz_names_each_check_with_its_time(client):
     response = client.get("/readyz")
     body = response.json()
@@ -193,3 +200,20 @@ def test_counting_a_request_touches_no_redis(monkeypatch):
     metrics.observe_api_request("/x", "OK", 0.01)
     assert calls == []
     assert buffer._pending
+
+
+def test_a_source_that_cannot_be_read_is_reported_down_and_the_rest_shown(
+    client, settings, monkeypatch
+):
+    settings.GROUPFLIER_METRICS_TOKEN = "s3cret"
+
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("Redis is away")
+
+    monkeypatch.setattr(metrics.counters, "read", unreachable)
+    response = scrape(client)
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert sample(text, "groupflier_metrics_source_up", source="counters") == 0
+    assert sample(text, "groupflier_metrics_source_up", source="deliveries") == 1
+    assert sample(text, "groupflier_oldest_queued_part_age_seconds") is not None
