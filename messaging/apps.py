@@ -5,6 +5,7 @@ class MessagingConfig(AppConfig):
     name = "messaging"
 
     def ready(self):
+        # Also registers the SMS gateway with the start-up check (groupflier.backends).
         from messaging.gateways.state import gateway_resumed
         from messaging.signals import send_waiting_deliveries
 

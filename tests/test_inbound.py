@@ -159,7 +159,7 @@ def test_the_reply_is_at_most_160_allowed_characters(webhook, family):
         name="Ünïcode “quoted”"
     )
     reply = webhook("inbox", **{"from": MEMBER, "message": "*who"}).content.decode()
-    from messaging.gateways.grouptexting_text import is_allowed, weighted_length
+    from messaging.gateways.grouptexting.text import is_allowed, weighted_length
 
     assert is_allowed(reply) and weighted_length(reply) <= 160
     make_active_group(

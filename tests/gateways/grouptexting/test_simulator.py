@@ -15,10 +15,10 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from simulators import grouptexting
-from simulators.grouptexting import GroupTextingSimulator
+from messaging.gateways.grouptexting import simulator as grouptexting
+from messaging.gateways.grouptexting.simulator import GroupTextingSimulator
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 PHONE = "2125551234"
 
 
