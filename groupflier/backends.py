@@ -125,7 +125,7 @@ def short_names(package: str, export: str) -> list[str]:
         try:
             if hasattr(import_module(f"{package}.{module.name}"), export):
                 names.append(module.name)
-        except Exception:  # noqa: BLE001 - a module that does not import is no short name
+        except Exception:  # a module that does not import is no short name
             pass
     return sorted(names)
 
