@@ -14,6 +14,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from messaging.gateways import provider_packages
 
@@ -45,6 +46,16 @@ def env_int(name, default):
         return int(value)
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be an integer, not {value!r}") from None
+
+
+def env_float(name, default):
+    value = env(name)
+    if value is None:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
 
 
 def env_list(name, default):
@@ -170,8 +181,13 @@ else:
             "LOCATION": VAR_DIR / "cache",
         }
     }
+    # A worker looks for a task this often when it has none (kombu's default: 1 s). Each
+    # message is two tasks in a row (fan-out, then sending), so the wait counts twice.
+    GROUPFLIER_EMBEDDED_POLL_INTERVAL = env_float("GROUPFLIER_EMBEDDED_POLL_INTERVAL", 0.1)
+    if GROUPFLIER_EMBEDDED_POLL_INTERVAL <= 0:  # 0 would spin a core per worker
+        raise ImproperlyConfigured("GROUPFLIER_EMBEDDED_POLL_INTERVAL must be above 0 seconds")
     _broker_dir = VAR_DIR / "broker"
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -179,6 +195,9 @@ else:
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
+        # The exchange tables; kombu's default is ./control, wherever the process started.
+        "control_folder": str(_broker_dir / "control"),
+        "polling_interval": GROUPFLIER_EMBEDDED_POLL_INTERVAL,
     }
 
 # --- Celery ---------------------------------------------------------------------------------
@@ -189,6 +208,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {}
+# Every queue the service routes to, declared: a worker started without --queues consumes them
+# all, so a plain `celery -A groupflier worker -B` runs everything. Dedicated workers
+# (scripts/run) pick theirs with --queues.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = [Queue("celery"), Queue("scheduler")]
+CELERY_TASK_CREATE_MISSING_QUEUES = False  # a route to an undeclared queue fails loudly
 
 # --- Web ------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -255,7 +280,7 @@ GROUPFLIER_SMS_GATEWAY_OPTIONS = env_json("GROUPFLIER_SMS_GATEWAY_OPTIONS", {})
 # can send again, warns below the threshold.
 GROUPFLIER_GATEWAY_CREDIT_CHECK_SECONDS = env_int("GROUPFLIER_GATEWAY_CREDIT_CHECK_SECONDS", 300)
 GROUPFLIER_GATEWAY_LOW_CREDITS = env_int("GROUPFLIER_GATEWAY_LOW_CREDITS", 100)
-CELERY_IMPORTS = ["messaging.gateway_tasks"]
+CELERY_IMPORTS = ["messaging.gateway_tasks", "groupflier.pipeline.tasks"]
 CELERY_BEAT_SCHEDULE["messaging-check-gateway-credits"] = {
     "task": "messaging.gateway_tasks.check_gateway_credits",
     "schedule": float(GROUPFLIER_GATEWAY_CREDIT_CHECK_SECONDS),
@@ -268,10 +293,6 @@ GROUPFLIER_PUSH_APNS_BACKEND = env("GROUPFLIER_PUSH_APNS_BACKEND", "devices.push
 GROUPFLIER_PUSH_APNS_OPTIONS = env_json("GROUPFLIER_PUSH_APNS_OPTIONS", {})
 GROUPFLIER_PUSH_FCM_BACKEND = env("GROUPFLIER_PUSH_FCM_BACKEND", "devices.push.log.LogBackend")
 GROUPFLIER_PUSH_FCM_OPTIONS = env_json("GROUPFLIER_PUSH_FCM_OPTIONS", {})
-CELERY_BEAT_SCHEDULE["devices-sweep-push-attempts"] = {
-    "task": "devices.tasks.sweep_push_attempts",
-    "schedule": 60.0,
-}
 
 GROUPFLIER_MAX_GROUP_MEMBERS = env_int("GROUPFLIER_MAX_GROUP_MEMBERS", 200)
 GROUPFLIER_MAX_PENDING_GROUPS = 3
@@ -290,6 +311,8 @@ GROUPFLIER_SESSION_IDLE_TIMEOUT = timedelta(days=90)
 # Throttle budgets, "COUNT/PERIOD" with PERIOD one of second, minute, hour, day.
 GROUPFLIER_THROTTLE_PER_ADDRESS = env("GROUPFLIER_THROTTLE_PER_ADDRESS", "60/minute")
 GROUPFLIER_THROTTLE_PIN_PER_NUMBER = env("GROUPFLIER_THROTTLE_PIN_PER_NUMBER", "5/hour")
+# Every system text (PINs, welcomes, replies) of the whole service: past it they wait.
+GROUPFLIER_BUDGET_SYSTEM_TEXTS = env("GROUPFLIER_BUDGET_SYSTEM_TEXTS", "600/minute")
 # Reverse proxies in front of the web process that append to X-Forwarded-For (0: none, so the
 # peer's address is the client's).
 GROUPFLIER_TRUSTED_PROXIES = env_int("GROUPFLIER_TRUSTED_PROXIES", 0)
@@ -329,8 +352,9 @@ GROUPFLIER_DELIVERY_REDRIVE_AFTER = timedelta(
 )
 GROUPFLIER_DELIVERY_SWEEP_LIMIT = 20_000
 GROUPFLIER_SWEEP_EVERY = env_int("GROUPFLIER_SWEEP_EVERY", 30)
-CELERY_BEAT_SCHEDULE["messaging-sweep-deliveries"] = {
-    "task": "messaging.tasks.sweep_deliveries",
+# One sweep for everything that is sent: deliveries, system texts, pushes (groupflier.pipeline).
+CELERY_BEAT_SCHEDULE["pipeline-sweep"] = {
+    "task": "groupflier.pipeline.tasks.sweep_rows",
     "schedule": float(GROUPFLIER_SWEEP_EVERY),
 }
 # Scheduled messages go out within seconds of their time: the beat task runs this often, on

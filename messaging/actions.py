@@ -5,17 +5,20 @@ the scheduler: star commands act and reply, anything else is stored under the ne
 id and fanned out by the workers once the transaction commits.
 """
 
+import logging
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import F, Max, Q
+from django.db.models import Case, F, IntegerField, Max, Min, Q, Value, When
 from django.utils import timezone
 
-from accounts.billing import check_can_send
+from accounts.billing import check_can_send, hold_parts
 from groupflier.api.errors import ApiError, ErrorType
 from groups.models import Group, Membership
-from messaging.models import Counter, Message
+from messaging.gateways.base import get_gateway
+from messaging.models import Counter, Delivery, Message
 
+logger = logging.getLogger(__name__)
 GET_DEFAULT_COUNT = 100  # /message/get without a range: the latest 100
 GET_MAX_RANGE = 500  # a range answers at most 500, oldest first
 GRAND_TOTAL = "messages"
@@ -60,13 +63,14 @@ def post(
     cc: bool = False,
     source=Message.Source.API,
 ) -> Message:
-    """Store a message under the group's next id and queue its fan-out on commit.
+    """Store a message under the group's next id, hold its cost, and queue its fan-out on
+    commit.
 
     ``sender`` None is a system notice. The group's row lock makes concurrent posts take
-    turns for the id, so ids run 1, 2, 3... with no gap and no repeat.
+    turns for the id, so ids run 1, 2, 3... with no gap and no repeat. The whole fan-out's
+    cost is held on the owner's account first (SPEC §5): without cover a member's message is
+    refused (``SUSPENDED``, ``balance``) and nothing is stored; a notice is held regardless.
     """
-    from messaging.tasks import fan_out
-
     with transaction.atomic():
         group = Group.objects.select_for_update().get(pk=group.pk)
         last = group.messages.aggregate(last=Max("seq"))["last"] or 0
@@ -76,7 +80,7 @@ def post(
             and sender.member_id != group.owner_id
             and not sender.broadcast
         )
-        message = Message.objects.create(
+        message = Message(
             group=group,
             seq=last + 1,
             sender=sender,
@@ -87,11 +91,44 @@ def post(
             owner_only=owner_only,
             source=source,
         )
+        message.held_parts = parts_to_send(message)
+        message.save()
+        hold_parts(
+            group.owner_id,
+            message.held_parts,
+            reference=f"hold:message:{message.pk}",
+            note=f"message {message.pk}: {message.held_parts} SMS part(s) held",
+            required=sender is not None,
+        )
         if sender is not None:
             Membership.objects.filter(pk=sender.pk).update(last_exchanged_at=timezone.now())
         count_message()
-        transaction.on_commit(lambda: fan_out.delay(message.pk), robust=True)
+        transaction.on_commit(lambda: queue_fan_out(message.pk))
     return message
+
+
+def queue_fan_out(message_id: int) -> None:
+    """Hand the stored message to the workers. A broker that cannot be reached now does not
+    fail the send: the message is stored, and the sweep fans out what never started."""
+    from messaging.tasks import fan_out
+
+    try:
+        fan_out.delay(message_id)
+    except Exception as exc:  # noqa: BLE001 - any broker failure: the sweep re-drives
+        logger.warning(
+            "Could not queue the fan-out of message %s (%s); the sweep will", message_id, exc
+        )
+
+
+def parts_to_send(message: Message) -> int:
+    """The SMS parts the message's fan-out would send now: recipients who take texts, times
+    the parts the gateway splits it into."""
+    from messaging.fanout import recipients
+
+    takers = recipients(message).filter(
+        sms=True, member__blocked=False, member__opted_out_locally=False
+    )
+    return takers.count() * len(get_gateway().split(message.text, message.sender_name))
 
 
 def count_message() -> None:
@@ -130,11 +167,54 @@ def read(membership: Membership, message_id=None, first=None, last=None) -> list
     return list(messages.order_by("seq")[:GET_MAX_RANGE])
 
 
-def describe(message: Message) -> dict:
-    return {
+def describe(message: Message, receipts: dict | None = None) -> dict:
+    described = {
         "id": message.seq,
         "txt": message.text,
         "time": int(message.created_at.timestamp()),
         "name": message.sender_name or None,
         "number": message.sender_number or None,
     }
+    if receipts is not None:
+        described["receipts"] = receipts
+    return described
+
+
+# Where a recipient's text stands (SPEC §8 "Receipts"), from the statuses of its parts: the
+# first that any part is in, in this order, names it (a part still pending makes the whole
+# text pending; a failed part makes it failed).
+RECEIPT_ORDER = (
+    ("pending", (Delivery.Status.QUEUED, Delivery.Status.SENDING)),
+    ("failed", (Delivery.Status.FAILED, Delivery.Status.UNDELIVERED)),
+    ("unknown", (Delivery.Status.UNKNOWN,)),
+    ("sent", (Delivery.Status.SENT,)),
+    ("delivered", (Delivery.Status.DELIVERED,)),
+    ("skipped", (Delivery.Status.SKIPPED,)),
+)
+RECEIPT_KEYS = [key for key, _ in RECEIPT_ORDER]
+
+
+def receipts(viewer: Membership, messages: list[Message]) -> dict[int, dict]:
+    """The receipts the viewer may see, by message pk: on the messages it sent, and on every
+    message for the group's owner. Counts recipients, not parts."""
+    is_owner = viewer.member_id == viewer.group.owner_id
+    shown = [m.pk for m in messages if is_owner or (m.sender_id and m.sender_id == viewer.pk)]
+    if not shown:
+        return {}
+    rank = Case(
+        *(
+            When(status__in=statuses, then=Value(position))
+            for position, (_, statuses) in enumerate(RECEIPT_ORDER)
+        ),
+        output_field=IntegerField(),
+    )
+    per_recipient = (
+        Delivery.objects.filter(message_id__in=shown)
+        .values("message_id", "recipient_id")
+        .annotate(rank=Min(rank))
+        .values_list("message_id", "rank")
+    )
+    found = {pk: dict.fromkeys(RECEIPT_KEYS, 0) for pk in shown}
+    for message_id, position in per_recipient:
+        found[message_id][RECEIPT_KEYS[position]] += 1
+    return found

@@ -2,15 +2,20 @@ from django.db import models
 
 
 class OutboundSms(models.Model):
-    """A text the service itself sends to one number: a PIN, a welcome, a reply.
+    """A text the service itself sends to one number: a PIN, a welcome, a reply. Sent by the
+    row pipeline (``groupflier.pipeline.rows``) like group messages' parts.
 
     Status transitions (each a conditional UPDATE, so a task run twice does nothing twice):
-        QUEUED  -> SENDING   claimed by a worker, committed before the gateway is called
-        SENDING -> SENT      the gateway accepted it
-        SENDING -> QUEUED    a transient gateway error; retried with backoff
+        QUEUED  -> SENDING   claimed by a worker, committed before the gateway is called; a
+                             worker claims a batch at once under one ``handoff`` token
+        SENDING -> SENT      the gateway accepted it (``provider_ref``); a PIN's text is then
+                             masked: only the member's phone keeps it
+        SENDING -> QUEUED    a transient gateway error (retried with backoff), the gateway
+                             paused, or the service-wide cap on system texts holding it
         SENDING -> FAILED    a permanent gateway error, or retries exhausted (``error`` says why)
+        SENDING -> SKIPPED   the number texted STOP since it was queued
         SENDING -> UNKNOWN   a worker died during the hand-off: never resent automatically
-        QUEUED  -> SKIPPED   the number is blocked (``error`` says why)
+        QUEUED  -> SKIPPED   the number is blocked, or a budget held it back (``error`` says why)
     """
 
     class Kind(models.TextChoices):
@@ -34,6 +39,9 @@ class OutboundSms(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     error = models.CharField(max_length=200, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    provider_ref = models.CharField(max_length=100, blank=True)
+    # The claim that took it to SENDING: its key in the hand-off log (groupflier.pipeline).
+    handoff = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -110,6 +118,9 @@ class Message(models.Model):
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.API)
     created_at = models.DateTimeField(auto_now_add=True)
     fanned_out_at = models.DateTimeField(null=True, blank=True)
+    # SMS parts whose cost was held on the owner's account when the message was accepted
+    # (SPEC §5); the planning settles the difference to what is really sent.
+    held_parts = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["group", "seq"]
@@ -133,20 +144,35 @@ class Delivery(models.Model):
         SENDING -> UNKNOWN   the worker died during the hand-off itself: the gateway may or may
                              not have it, so it is never resent automatically (the sweep)
         QUEUED  -> SKIPPED   not sent at all (``reason``: opted out, sms=0, suspended)
-    SENT, FAILED, SKIPPED and UNKNOWN are final. Which claimed part a dead worker was handing
-    over is told by the hand-off log (``messaging.handoff``), so at most one per worker process
-    ends UNKNOWN.
+        SENT    -> DELIVERED    the provider's receipt: it reached the phone
+        SENT    -> UNDELIVERED  the provider's receipt: the carrier could not deliver it
+        SENT    -> FAILED       the provider's receipt: it never left the provider
+                                (receipts carry the provider's error code as ``reason``;
+                                ``messaging.receipts``)
+    FAILED, SKIPPED, UNKNOWN, DELIVERED and UNDELIVERED are final; SENT is final where the
+    gateway reports no delivery. Which claimed part a dead worker was handing over is told by
+    the hand-off log (``messaging.handoff``), so at most one per worker process ends UNKNOWN.
     """
 
     class Status(models.TextChoices):
         QUEUED = "queued"
         SENDING = "sending"
         SENT = "sent"
+        DELIVERED = "delivered"
+        UNDELIVERED = "undelivered"
         FAILED = "failed"
         SKIPPED = "skipped"
         UNKNOWN = "unknown"
 
-    FINAL = (Status.SENT, Status.FAILED, Status.SKIPPED, Status.UNKNOWN)
+    # Nothing more will be done about a part in these (a receipt may still move SENT on).
+    FINAL = (
+        Status.SENT,
+        Status.DELIVERED,
+        Status.UNDELIVERED,
+        Status.FAILED,
+        Status.SKIPPED,
+        Status.UNKNOWN,
+    )
 
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="deliveries")
     # SET_NULL: removing a member must not erase the record of what was sent to them.
@@ -158,10 +184,11 @@ class Delivery(models.Model):
     to_number = models.CharField(max_length=20)
     from_number = models.CharField(max_length=20, blank=True)
     text = models.TextField(blank=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
     reason = models.CharField(max_length=200, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
-    provider_ref = models.CharField(max_length=100, blank=True)
+    # The provider's id of the part (a Twilio message SID): receipts find the part by it.
+    provider_ref = models.CharField(max_length=100, blank=True, db_index=True)
     # The claim that took it to SENDING: its key in the hand-off log (messaging.handoff).
     handoff = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -178,6 +205,20 @@ class Delivery(models.Model):
 
     def __str__(self):
         return f"{self.message} to {self.to_number} part {self.part}/{self.parts} ({self.status})"
+
+
+class Receipt(models.Model):
+    """A provider's word on where a part it took now stands, kept until the part it names is
+    written back as SENT: a status callback can arrive before the worker that handed the part
+    over has recorded the provider's id (it writes successes back about once a second)."""
+
+    provider_ref = models.CharField(max_length=100, unique=True)
+    status = models.CharField(max_length=12)  # delivered, undelivered or failed
+    error_code = models.CharField(max_length=50, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.provider_ref}: {self.status}"
 
 
 class ScheduledMessage(models.Model):
