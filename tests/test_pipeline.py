@@ -42,7 +42,7 @@ def here(gateway, settings):
 
     def use(cls):
         settings.GROUPFLIER_SMS_GATEWAY = f"tests.test_pipeline.{cls}"
-        base._load.cache_clear()
+        base.SMS_GATEWAY.cache_clear()
 
     return use
 

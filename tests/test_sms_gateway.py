@@ -34,7 +34,7 @@ class FlakyGateway(BaseGateway):
 @pytest.fixture
 def flaky(settings):
     FlakyGateway.calls = []
-    base._load.cache_clear()
+    base.SMS_GATEWAY.cache_clear()
 
     def use(**options):
         settings.GROUPFLIER_SMS_GATEWAY = "tests.test_sms_gateway.FlakyGateway"
@@ -42,7 +42,7 @@ def flaky(settings):
         return FlakyGateway
 
     yield use
-    base._load.cache_clear()
+    base.SMS_GATEWAY.cache_clear()
 
 
 def queue(text="hello"):
