@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "accounts",
     "messaging",
     "devices",
+    "webapp",
 ]
 
 MIDDLEWARE = [
@@ -194,6 +195,11 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"  # collectstatic fills it; whitenoise serves it
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+# Hashed names (app.3f2a9c.js), so whitenoise serves them with a year's cache lifetime.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "webapp.storage.StaticStorage"},
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

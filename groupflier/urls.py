@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -43,6 +43,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     *[url for endpoint in ENDPOINTS for url in endpoint.urls()],
     path("webhooks/grouptexting/<str:secret>/<str:kind>", webhooks.grouptexting),
+    # The web app (SPEC §9): / leads to /app/.
+    path("", include("webapp.urls")),
     # Anything else is the API's JSON 404, even with DEBUG on.
     re_path(r"^.*$", handlers.not_found),
 ]

@@ -19,7 +19,8 @@ from groups.models import Group, Membership
 from members.models import Member
 from messaging import actions
 from messaging.commands import explain
-from messaging.models import InboundSms, Message
+from messaging.models import InboundSms, Message, OutboundSms
+from messaging.sms import queue_system_sms
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,27 @@ def receive(inbound: Inbound) -> str | None:
     InboundSms.objects.filter(pk=record.pk).update(
         group=group, outcome=(reply or "delivered to the group")[:200]
     )
+    return reply
+
+
+def receive_and_text_back(inbound: Inbound) -> str | None:
+    """``receive`` for a gateway with no reply channel of its own (the console gateway:
+    ``manage.py inbound`` and the development phone page): the reply goes back as a text
+    from the number texted, so the sender's phone shows it like any other."""
+    with transaction.atomic():
+        reply = receive(inbound)
+        if reply:
+            sender = phones.normalize(inbound.sender)
+            to_number = _normalize_or_blank(inbound.to_number)
+            if reply == STOPPED:
+                # The one text a number that has just opted out still gets (SPEC §3). Queueing
+                # skips a blocked number, so the block is lifted around it, unseen outside
+                # this transaction.
+                Member.objects.filter(number=sender).update(blocked=False)
+                queue_system_sms(sender, reply, OutboundSms.Kind.REPLY, from_number=to_number)
+                block(sender)
+            else:
+                queue_system_sms(sender, reply, OutboundSms.Kind.REPLY, from_number=to_number)
     return reply
 
 

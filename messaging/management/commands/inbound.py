@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from messaging.inbound import Inbound, receive
+from messaging.inbound import Inbound, receive_and_text_back
 
 
 class Command(BaseCommand):
@@ -12,5 +12,7 @@ class Command(BaseCommand):
         parser.add_argument("--to", dest="to_number", default="", help="The group number texted")
 
     def handle(self, *args, text, sender, to_number, **options):
-        reply = receive(Inbound(sender=sender, to_number=to_number, text=text, gateway="cli"))
-        self.stdout.write(f"Reply to {sender}: {reply}" if reply else "No reply.")
+        inbound = Inbound(sender=sender, to_number=to_number, text=text, gateway="cli")
+        # The console gateway has no webhook answer to carry the reply: it is texted back.
+        reply = receive_and_text_back(inbound)
+        self.stdout.write(f"Reply texted to {sender}: {reply}" if reply else "No reply.")
