@@ -21,7 +21,7 @@ def test_the_root_leads_to_the_app(client):
     assert response["Location"] == "/app/"
 
 
-@pytest.mark.parametrize("path", ["/app/", "/app/join/family-k7m2qx"])
+@pytest.mark.parametrize("path", ["/app/", "/app/join/family-k7m2qx", "/app/join/family-k7m2qx/"])
 def test_the_app_is_one_shell_that_loads_nothing_from_outside(client, path):
     response = client.get(path)
     assert response.status_code == 200
@@ -54,6 +54,13 @@ def test_the_api_answers_as_before_beside_the_app(api):
 
 def send_from_phone(client, sender, to, text):
     return client.post("/app/dev/phones/send", {"from": sender, "to": to, "text": text})
+
+
+def test_the_phone_page_is_there_with_the_console_gateway(client, db):
+    response = client.get("/app/dev/phones/")
+    assert response.status_code == 200
+    assert b"Text in as any number" in response.content
+    assert "default-src 'self'" in response["Content-Security-Policy"]
 
 
 def test_the_phone_page_is_refused_without_the_console_gateway(client, settings):

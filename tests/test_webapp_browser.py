@@ -256,7 +256,7 @@ def test_two_people_use_the_whole_app_in_two_browsers(service, browser):
     scheduling.get_by_label("Send at (your time)").fill(local_time(-3600))
     scheduling.get_by_role("button", name="Schedule").click()
     expect(error_next_to(scheduling, "Send at (your time)")).to_contain_text(
-        "is not a time in the future"
+        "is not in the future: pick a later time."
     )
     shot(mom, "10-schedule-error")
     scheduling.get_by_label("Send at (your time)").fill(local_time(8))

@@ -45,10 +45,9 @@ function chooseScreen() {
   const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
   const [screen, ...rest] = parts;
   if (screen === "create") return [create, {}];
-  if (!session.loggedIn) return [login, { next: location.hash }];
+  if (!session.loggedIn) return [login, {}];
   if (screen === "account") return [account, {}];
   if (screen === "group" && rest[0]) return [group, { number: rest[0], tab: rest[1] || "chat" }];
-  if (screen === "login") return [groups, {}];
   return [groups, {}];
 }
 

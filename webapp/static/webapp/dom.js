@@ -63,8 +63,3 @@ export function prettyNumber(number) {
   const match = /^\+1(\d{3})(\d{3})(\d{4})$/.exec(number || "");
   return match ? `(${match[1]}) ${match[2]}-${match[3]}` : number || "";
 }
-
-export function announce(text) {
-  const status = document.getElementById("status");
-  if (status) status.textContent = text;
-}

@@ -1,7 +1,7 @@
 // One group: the chat (polled from the last message id), its members, and for its owner the
 // scheduled messages and settings. `number` is the member's own group number (SPEC §2).
 
-import { call, session } from "../api.js";
+import { call } from "../api.js";
 import { h, prettyNumber } from "../dom.js";
 import { sentenceFor } from "../errors.js";
 import { activateForm } from "./create.js";

@@ -55,6 +55,9 @@ export function renderScheduled(main, { group }) {
     form.reset();
     showNotice(form, "Scheduled. It will appear in the chat when it is sent.");
     load();
+  }, {
+    // The server quotes the time in UTC; the person typed their own time.
+    sentences: { INVALID_WHEN: (when) => `${fromUtc(String(when))} is not in the future: pick a later time.` },
   });
   return () => { stopped = true; clearTimeout(timer); };
 }
