@@ -321,13 +321,16 @@ def test_two_people_use_the_whole_app_in_two_browsers(service, browser):
     fits_the_phone(mom)
     shot(mom, "15-account")
 
-    # Mom logs out, and back in by PIN.
+    mom.get_by_label("New password").fill("dinner at seven")
+    mom.get_by_role("button", name="Set password").click()
+    expect(mom.get_by_text("Password set.")).to_be_visible()
+
+    # Mom logs out, and back in with her password in place of the PIN.
     mom.get_by_role("button", name="Log out").click()
     expect(mom.get_by_role("heading", name="Log in")).to_be_visible()
-    seen = len(pins_on_phone(phones, MOM))
     mom.get_by_label("Your phone number").fill("4155550101")
     mom.get_by_role("button", name="Text me a PIN").click()
-    mom.get_by_label("PIN").fill(new_pin_on_phone(phones, MOM, seen=seen))
+    mom.get_by_label("PIN or password").fill("dinner at seven")
     mom.get_by_role("button", name="Log in").click()
     expect(mom.get_by_role("link", name=re.compile("Family"))).to_be_visible()
 

@@ -52,11 +52,19 @@ export async function render(main, { number, tab, go }) {
 }
 
 function pendingNotice(go, me, group) {
+  const problem = h("p", { class: "form-error", role: "alert", hidden: true });
   const box = h("div", { class: "card notice" },
     h("p", {}, "This group is waiting for activation: nobody gets its messages yet."),
     h("button", { type: "button", onclick: async () => {
-      await call("member/find", { number: me }, { withSid: false }).catch(() => {});
+      try {
+        await call("member/find", { number: me }, { withSid: false });
+      } catch (error) {
+        problem.textContent = sentenceFor(error);
+        problem.hidden = false;
+        return;
+      }
       box.replaceWith(activateForm(go, me, group.number, `We texted a PIN to ${prettyNumber(me)}. Enter it to activate ${group.name}.`));
-    } }, "Text me a PIN to activate it"));
+    } }, "Text me a PIN to activate it"),
+    problem);
   return box;
 }

@@ -3,7 +3,7 @@
 
 import { call, session } from "../api.js";
 import { field, formError, formNotice, h, prettyNumber } from "../dom.js";
-import { onSubmit, showNotice } from "../forms.js";
+import { clearErrors, onSubmit, showError, showNotice } from "../forms.js";
 
 export function render(main, { go, number = session.number || "", notice = "" }) {
   const numberForm = h("form", { class: "card", "aria-labelledby": "login-title" },
@@ -36,8 +36,13 @@ function pinForm(go, number, hasPassword) {
       autocomplete: "one-time-code" }),
     h("button", { type: "submit" }, "Log in"),
     h("button", { type: "button", class: "secondary", onclick: async () => {
-      await call("member/find", { number }, { withSid: false }).catch(() => {});
-      showNotice(form, "We texted you a new PIN.");
+      clearErrors(form);
+      try {
+        await call("member/find", { number }, { withSid: false });
+        showNotice(form, "We texted you a new PIN.");
+      } catch (error) {
+        showError(form, error);
+      }
     } }, "Text me a new PIN"),
     formError(), formNotice());
   onSubmit(form, async ({ pin }) => {
