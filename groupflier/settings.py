@@ -112,6 +112,7 @@ INSTALLED_APPS = [
     "groupflier",  # the operations commands: backup, restore
     # Each SMS provider's package is an app too (its management commands): found, not listed.
     *[f"messaging.gateways.{provider}" for provider in provider_packages()],
+    "webapp",
 ]
 
 MIDDLEWARE = [
@@ -265,6 +266,11 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"  # collectstatic fills it; whitenoise serves it
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+# Hashed names (app.3f2a9c.js), so whitenoise serves them with a year's cache lifetime.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "webapp.storage.StaticStorage"},
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

@@ -51,6 +51,8 @@ urlpatterns = [
     path("metrics", metrics.metrics_view, name="metrics"),
     # Each SMS provider's webhooks under webhooks/<provider>/ (messaging.gateways.urls).
     path("webhooks/", include("messaging.gateways.urls")),
+    # The web app (SPEC §9): / leads to /app/.
+    path("", include("webapp.urls")),
     # Anything else is the API's JSON 404, even with DEBUG on.
     re_path(r"^.*$", handlers.not_found),
 ]

@@ -8,10 +8,6 @@ every text the service sends names the commands with the configured gateway's
 
 import re
 
-from django.conf import settings
-
-from groupflier.backends import backend_class
-
 COMMAND_WORDS = ("who", "add", "remove", "bye", "hi", "name", "help")
 MARKS = "*#"
 _NAMED_COMMAND = re.compile(rf"\*(?=(?:{'|'.join(COMMAND_WORDS)})\b)", re.IGNORECASE)
@@ -19,10 +15,9 @@ _NAMED_COMMAND = re.compile(rf"\*(?=(?:{'|'.join(COMMAND_WORDS)})\b)", re.IGNORE
 
 def command_mark() -> str:
     """The configured gateway's mark: `*` unless its character set lacks it."""
-    from messaging.gateways.base import BaseGateway
+    from messaging.gateways.base import SMS_GATEWAY
 
-    gateway = backend_class("GROUPFLIER_SMS_GATEWAY", settings.GROUPFLIER_SMS_GATEWAY, BaseGateway)
-    return gateway.command_mark
+    return SMS_GATEWAY.resolve().command_mark
 
 
 def name_commands(text: str | None) -> str | None:

@@ -23,6 +23,8 @@ class OutboundSms(models.Model):
         WELCOME = "welcome"
         NOTICE = "notice"
         REPLY = "reply"
+        # The one text a number gets after it texted STOP: the block does not hold it back.
+        STOP_CONFIRMATION = "stop_confirmation"
 
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -35,7 +37,7 @@ class OutboundSms(models.Model):
     to = models.CharField(max_length=20)
     from_number = models.CharField(max_length=20, blank=True)
     text = models.TextField()
-    kind = models.CharField(max_length=10, choices=Kind.choices)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     error = models.CharField(max_length=200, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)

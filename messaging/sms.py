@@ -47,11 +47,15 @@ def why_not_send(to: str, kind: str) -> str | None:
     """Why a system text to ``to`` is held back (SPEC §3, §6), or None when it may go."""
     if PoolNumber.objects.filter(number=to).exists():
         return "a service pool number: texting it would loop"
-    if Member.objects.filter(number=to, blocked=True).exists():
+    if kind != OutboundSms.Kind.STOP_CONFIRMATION and blocked(to):
         return "the number has opted out (STOP)"
     if kind in NOTICE_KINDS:
         return throttles.notice_refusal(to)
     return None
+
+
+def blocked(number: str) -> bool:
+    return Member.objects.filter(number=number, blocked=True).exists()
 
 
 def cap_alert() -> str | None:
@@ -93,7 +97,7 @@ class SystemTextPipeline(rows.Pipeline):
         return get_gateway()
 
     def hand_off(self, part, gateway) -> str:
-        if Member.objects.filter(number=part.to, blocked=True).exists():
+        if part.kind != OutboundSms.Kind.STOP_CONFIRMATION and blocked(part.to):
             raise rows.Skip("the number has opted out (STOP)")
         wait = _within_cap()
         if wait is not None:
