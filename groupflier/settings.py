@@ -14,6 +14,9 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
+
+from messaging.gateways import provider_packages
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("GROUPFLIER_VAR_DIR", BASE_DIR / "var"))
@@ -45,6 +48,16 @@ def env_int(name, default):
         raise ImproperlyConfigured(f"{name} must be an integer, not {value!r}") from None
 
 
+def env_float(name, default):
+    value = env(name)
+    if value is None:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
+
+
 def env_list(name, default):
     value = env(name)
     if value is None:
@@ -73,6 +86,9 @@ def _embedded_secret_key():
 
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env("SECRET_KEY") or _embedded_secret_key()
+# Old keys, newest first, still accepted for the admin's sessions and signed values while a new
+# SECRET_KEY takes over (README: Rotating SECRET_KEY).
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -92,10 +108,17 @@ INSTALLED_APPS = [
     "accounts",
     "messaging",
     "devices",
-    "messaging.gateways.twilio",  # wiring until provider discovery lands
+    "axes",
+    "groupflier",  # the operations commands: backup, restore
+    # Each SMS provider's package is an app too (its management commands): found, not listed.
+    *[f"messaging.gateways.{provider}" for provider in provider_packages()],
+    "webapp",
 ]
 
 MIDDLEWARE = [
+    "groupflier.health.HealthCheckMiddleware",
+    "groupflier.metrics.ApiMetricsMiddleware",
+    "groupflier.api.middleware.RequestBodyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -104,7 +127,37 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it answers a locked-out admin login.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# --- The admin's login (issue 12) -------------------------------------------------------------
+# django-axes counts failed admin logins per client address and per user name (either one
+# locks), in the database, so the limit holds across web processes.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("GROUPFLIER_ADMIN_LOGIN_FAILURES", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("GROUPFLIER_ADMIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+# Its start-up banner would be a line at every manage.py command.
+AXES_VERBOSE = False
+# The address the API's throttles count too (GROUPFLIER_TRUSTED_PROXIES).
+AXES_CLIENT_IP_CALLABLE = "groupflier.admin_login.client_ip"
+
+# Behind TLS: cookies marked Secure, and the proxy's header that says the request was HTTPS
+# (e.g. X-Forwarded-Proto; set it only when the proxy always sets or strips that header).
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("GROUPFLIER_SECURE_COOKIES", False)
+_proxy_ssl_header = env("GROUPFLIER_PROXY_SSL_HEADER")
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https") if _proxy_ssl_header else None
+)
+
+# Request bodies (SPEC §1): a larger one answers 413 REQUEST_TOO_LARGE before it is read.
+GROUPFLIER_MAX_BODY_BYTES = env_int("GROUPFLIER_MAX_BODY_BYTES", 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = GROUPFLIER_MAX_BODY_BYTES
 
 ROOT_URLCONF = "groupflier.urls"
 WSGI_APPLICATION = "groupflier.wsgi.application"
@@ -114,13 +167,15 @@ APPEND_SLASH = False
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # groupflier/templates: the admin's base page with the operator alerts.
+        "DIRS": [BASE_DIR / "groupflier" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "groupflier.alerts.context",
             ],
         },
     },
@@ -167,8 +222,13 @@ else:
             "LOCATION": VAR_DIR / "cache",
         }
     }
+    # A worker looks for a task this often when it has none (kombu's default: 1 s). Each
+    # message is two tasks in a row (fan-out, then sending), so the wait counts twice.
+    GROUPFLIER_EMBEDDED_POLL_INTERVAL = env_float("GROUPFLIER_EMBEDDED_POLL_INTERVAL", 0.1)
+    if GROUPFLIER_EMBEDDED_POLL_INTERVAL <= 0:  # 0 would spin a core per worker
+        raise ImproperlyConfigured("GROUPFLIER_EMBEDDED_POLL_INTERVAL must be above 0 seconds")
     _broker_dir = VAR_DIR / "broker"
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -176,6 +236,9 @@ else:
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
+        # The exchange tables; kombu's default is ./control, wherever the process started.
+        "control_folder": str(_broker_dir / "control"),
+        "polling_interval": GROUPFLIER_EMBEDDED_POLL_INTERVAL,
     }
 
 # --- Celery ---------------------------------------------------------------------------------
@@ -183,9 +246,17 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Workers and beat log through LOGGING below (its redacting formatter), not Celery's own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {}
+# Every queue the service routes to, declared: a worker started without --queues consumes them
+# all, so a plain `celery -A groupflier worker -B` runs everything. Dedicated workers
+# (scripts/run) pick theirs with --queues.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = [Queue("celery"), Queue("scheduler")]
+CELERY_TASK_CREATE_MISSING_QUEUES = False  # a route to an undeclared queue fails loudly
 
 # --- Web ------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -195,6 +266,11 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"  # collectstatic fills it; whitenoise serves it
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+# Hashed names (app.3f2a9c.js), so whitenoise serves them with a year's cache lifetime.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "webapp.storage.StaticStorage"},
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -226,13 +302,37 @@ SPECTACULAR_SETTINGS = {
     "PREPROCESSING_HOOKS": ["groupflier.api.schema.only_api_endpoints"],
 }
 
+# One line per event, each through groupflier.logs.redact: no secret, PIN, sid or card number
+# in a log (a GET's query string, the webhook secret in a path). LOG_FORMAT=json writes each as
+# a JSON object, the routine lines of frequent periodic tasks are dropped, and Celery uses this
+# same setup. django.server is runserver's request log, which would otherwise print full query
+# strings through its own handler.
+LOG_FORMAT = env("LOG_FORMAT", "plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT is plain or json, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"quiet_periodic_tasks": {"()": "groupflier.logs.QuietPeriodicTasks"}},
+    "formatters": {
+        "plain": {
+            "()": "groupflier.logs.RedactingFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s: %(message)s",
+        },
+        "json": {"()": "groupflier.logs.json_formatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["quiet_periodic_tasks"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }
 
 # --- GroupFlier -----------------------------------------------------------------------------
@@ -242,22 +342,15 @@ PHONENUMBER_DEFAULT_FORMAT = "E164"
 # The service's own numbers that members text. Fictional 555-01xx numbers by default.
 GROUPFLIER_POOL_NUMBERS = env_list("GROUPFLIER_POOL_NUMBERS", [f"+1202555010{i}" for i in range(5)])
 
-GROUPFLIER_SMS_GATEWAY = env("GROUPFLIER_SMS_GATEWAY", "messaging.gateways.console.ConsoleGateway")
+# A short name (console, grouptexting, twilio, android: messaging/gateways/<name>) or a dotted path.
+GROUPFLIER_SMS_GATEWAY = env("GROUPFLIER_SMS_GATEWAY", "console")
 GROUPFLIER_SMS_GATEWAY_OPTIONS = env_json("GROUPFLIER_SMS_GATEWAY_OPTIONS", {})
 # The service's address as a provider calls it back (Twilio's status callbacks and the
 # signatures of its webhooks are for this address + path), e.g. https://sms.example.org.
 GROUPFLIER_PUBLIC_URL = env("GROUPFLIER_PUBLIC_URL", "")
 
-# Group Texting (GROUPFLIER_SMS_GATEWAY=messaging.gateways.grouptexting.GroupTextingGateway).
-# Point GROUPTEXTING_BASE_URL at `manage.py grouptexting_simulator` to run without an account.
-GROUPTEXTING_USER = env("GROUPTEXTING_USER", "")
-GROUPTEXTING_PASSWORD = env("GROUPTEXTING_PASSWORD", "")
-GROUPTEXTING_BASE_URL = env("GROUPTEXTING_BASE_URL", "https://app.grouptexting.com/api/")
-# The provider allows 2 connections a second from all our processes together ("off": no rate).
-GROUPTEXTING_RATE = env("GROUPTEXTING_RATE", "2/second")
-GROUPTEXTING_MAX_CONNECTIONS = env_int("GROUPTEXTING_MAX_CONNECTIONS", 2)  # 0: no cap
-GROUPTEXTING_TIMEOUT = env_int("GROUPTEXTING_TIMEOUT", 30)  # seconds, per network step
-GROUPTEXTING_MAX_WAIT = env_int("GROUPTEXTING_MAX_WAIT", 300)  # for a slot, then retry later
+# Each gateway's own settings (GROUPTEXTING_USER, TWILIO_AUTH_TOKEN...) are read from the
+# environment by its package (messaging/gateways/<provider>/backend.py; the README lists them).
 # Any gateway with a credit balance: checked periodically, resumes a paused gateway when it
 # can send again, warns below the threshold.
 GROUPFLIER_GATEWAY_CREDIT_CHECK_SECONDS = env_int("GROUPFLIER_GATEWAY_CREDIT_CHECK_SECONDS", 300)
@@ -295,6 +388,11 @@ GROUPFLIER_THROTTLE_PER_ADDRESS = env("GROUPFLIER_THROTTLE_PER_ADDRESS", "60/min
 GROUPFLIER_THROTTLE_PIN_PER_NUMBER = env("GROUPFLIER_THROTTLE_PIN_PER_NUMBER", "5/hour")
 # Every system text (PINs, welcomes, replies) of the whole service: past it they wait.
 GROUPFLIER_BUDGET_SYSTEM_TEXTS = env("GROUPFLIER_BUDGET_SYSTEM_TEXTS", "600/minute")
+# SPEC §6, SMS pumping: staged group creations per client address, members added per account
+# (each is texted a welcome), welcome and notice texts per destination number.
+GROUPFLIER_THROTTLE_CREATE_PER_ADDRESS = env("GROUPFLIER_THROTTLE_CREATE_PER_ADDRESS", "10/hour")
+GROUPFLIER_BUDGET_ADDS_PER_ACCOUNT = env("GROUPFLIER_BUDGET_ADDS_PER_ACCOUNT", "500/day")
+GROUPFLIER_BUDGET_NOTICES_PER_NUMBER = env("GROUPFLIER_BUDGET_NOTICES_PER_NUMBER", "3/day")
 # Reverse proxies in front of the web process that append to X-Forwarded-For (0: none, so the
 # peer's address is the client's).
 GROUPFLIER_TRUSTED_PROXIES = env_int("GROUPFLIER_TRUSTED_PROXIES", 0)
@@ -346,6 +444,7 @@ CELERY_BEAT_SCHEDULE["messaging-send-due-scheduled"] = {
     "schedule": 2.0,
     "options": {"queue": "scheduler", "expires": 10},
 }
-# Group Texting's keyword and forwarding URLs are /webhooks/grouptexting/<secret>/keyword and
-# .../inbox; with no secret set, both answer 404.
-GROUPTEXTING_WEBHOOK_SECRET = env("GROUPTEXTING_WEBHOOK_SECRET", "")
+
+# --- Operations (SPEC §10) --------------------------------------------------------------------
+# /metrics answers only with "Authorization: Bearer <token>"; empty: /metrics is off (404).
+GROUPFLIER_METRICS_TOKEN = env("GROUPFLIER_METRICS_TOKEN", "")

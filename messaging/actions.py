@@ -5,18 +5,21 @@ the scheduler: star commands act and reply, anything else is stored under the ne
 id and fanned out by the workers once the transaction commits.
 """
 
+import logging
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import Case, F, IntegerField, Max, Min, Q, Value, When
+from django.db.models import Case, Exists, F, IntegerField, Max, Min, OuterRef, Q, Value, When
 from django.utils import timezone
 
 from accounts.billing import check_can_send, hold_parts
 from groupflier.api.errors import ApiError, ErrorType
-from groups.models import Group, Membership
+from groups.models import Absence, Group, Membership
+from messaging.command_mark import command_word
 from messaging.gateways.base import get_gateway
 from messaging.models import Counter, Delivery, Message
 
+logger = logging.getLogger(__name__)
 GET_DEFAULT_COUNT = 100  # /message/get without a range: the latest 100
 GET_MAX_RANGE = 500  # a range answers at most 500, oldest first
 GRAND_TOTAL = "messages"
@@ -30,7 +33,8 @@ class Sent:
 
 
 def is_star_command(text: str) -> bool:
-    return text.startswith("*")
+    """`*` and a word, or `#` and a command word (SPEC §3: `#bye` = `*bye`)."""
+    return command_word(text) is not None
 
 
 def send(membership: Membership, text: str, *, cc: bool = False, source=Message.Source.API) -> Sent:
@@ -69,8 +73,6 @@ def post(
     cost is held on the owner's account first (SPEC §5): without cover a member's message is
     refused (``SUSPENDED``, ``balance``) and nothing is stored; a notice is held regardless.
     """
-    from messaging.tasks import fan_out
-
     with transaction.atomic():
         group = Group.objects.select_for_update().get(pk=group.pk)
         last = group.messages.aggregate(last=Max("seq"))["last"] or 0
@@ -103,8 +105,21 @@ def post(
         if sender is not None:
             Membership.objects.filter(pk=sender.pk).update(last_exchanged_at=timezone.now())
         count_message()
-        transaction.on_commit(lambda: fan_out.delay(message.pk), robust=True)
+        transaction.on_commit(lambda: queue_fan_out(message.pk))
     return message
+
+
+def queue_fan_out(message_id: int) -> None:
+    """Hand the stored message to the workers. A broker that cannot be reached now does not
+    fail the send: the message is stored, and the sweep fans out what never started."""
+    from messaging.tasks import fan_out
+
+    try:
+        fan_out.delay(message_id)
+    except Exception as exc:  # noqa: BLE001 - any broker failure: the sweep re-drives
+        logger.warning(
+            "Could not queue the fan-out of message %s (%s); the sweep will", message_id, exc
+        )
 
 
 def parts_to_send(message: Message) -> int:
@@ -133,8 +148,12 @@ def grand_total() -> int:
 
 
 def visible_messages(membership: Membership):
-    """The messages of the group that ``membership`` can see (SPEC §3: reply_to_owner)."""
-    messages = Message.objects.filter(group_id=membership.group_id)
+    """The messages of the group that ``membership`` can see (SPEC §3): none sent while they
+    were away (``bye``), and in a reply_to_owner group only their own and the owner's."""
+    away = Absence.objects.filter(
+        membership_id=membership.pk, left_at__lte=OuterRef("created_at")
+    ).filter(Q(returned_at__isnull=True) | Q(returned_at__gt=OuterRef("created_at")))
+    messages = Message.objects.filter(group_id=membership.group_id).exclude(Exists(away))
     if membership.member_id == membership.group.owner_id:
         return messages
     return messages.filter(Q(owner_only=False) | Q(sender__member_id=membership.member_id))

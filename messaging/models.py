@@ -23,6 +23,8 @@ class OutboundSms(models.Model):
         WELCOME = "welcome"
         NOTICE = "notice"
         REPLY = "reply"
+        # The one text a number gets after it texted STOP: the block does not hold it back.
+        STOP_CONFIRMATION = "stop_confirmation"
 
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -35,7 +37,7 @@ class OutboundSms(models.Model):
     to = models.CharField(max_length=20)
     from_number = models.CharField(max_length=20, blank=True)
     text = models.TextField()
-    kind = models.CharField(max_length=10, choices=Kind.choices)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     error = models.CharField(max_length=200, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -89,6 +91,9 @@ class GatewayState(models.Model):
         return f"{self.gateway} ({'paused' if self.paused else 'sending'})"
 
 
+MAX_SMS_TEXT = 1600
+
+
 class Message(models.Model):
     """A text sent to a group, through the API, by SMS or by the scheduler.
 
@@ -111,7 +116,9 @@ class Message(models.Model):
     # The sender as they were when they sent it: a later rename or removal does not rewrite history.
     sender_name = models.CharField(max_length=30, blank=True)
     sender_number = models.CharField(max_length=20, blank=True)
-    text = models.CharField(max_length=150)
+    # The API takes 150 characters; a text that arrives by SMS may be longer (phones join long
+    # texts) and is kept whole up to MAX_SMS_TEXT (SPEC §3).
+    text = models.CharField(max_length=MAX_SMS_TEXT)
     cc = models.BooleanField(default=False)
     # A reply_to_owner message from an ordinary member: only the owner and its sender see it.
     owner_only = models.BooleanField(default=False)
@@ -151,7 +158,12 @@ class Delivery(models.Model):
                                 ``messaging.receipts``)
     FAILED, SKIPPED, UNKNOWN, DELIVERED and UNDELIVERED are final; SENT is final where the
     gateway reports no delivery. Which claimed part a dead worker was handing over is told by
-    the hand-off log (``messaging.handoff``), so at most one per worker process ends UNKNOWN.
+    the hand-off log (``groupflier.pipeline.handoff``), so at most one per worker process ends
+    UNKNOWN. The pipeline never leaves a final status; an operator may, deliberately
+    (``messaging.operator``, from the admin):
+        FAILED  -> QUEUED    queued again with a fresh count of attempts
+        UNKNOWN -> QUEUED    sent again, which may duplicate (the admin asks first)
+        UNKNOWN -> FAILED    settled without a resend
     """
 
     class Status(models.TextChoices):

@@ -63,7 +63,7 @@ class WatchingGateway(ScriptedGateway):
 @pytest.fixture
 def gateway(settings):
     ScriptedGateway.script, ScriptedGateway.handed = {}, []
-    base._load.cache_clear()
+    base.SMS_GATEWAY.cache_clear()
 
     def use(script=None, cls="ScriptedGateway", **options):
         settings.GROUPFLIER_SMS_GATEWAY = f"tests.test_fanout.{cls}"
@@ -72,7 +72,7 @@ def gateway(settings):
         return ScriptedGateway
 
     yield use
-    base._load.cache_clear()
+    base.SMS_GATEWAY.cache_clear()
 
 
 @pytest.fixture

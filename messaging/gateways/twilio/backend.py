@@ -36,6 +36,7 @@ from twilio.http import HttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
+from groupflier.backends import provider_setting
 from messaging.gateways.base import BaseGateway, ErrorEffect, GatewayError
 from messaging.gateways.ratelimit import (
     Limit,
@@ -52,7 +53,7 @@ logger = logging.getLogger("groupflier.sms.twilio")
 TWILIO_API = "https://api.twilio.com"
 STATUS_PATH = "/webhooks/twilio/status"
 
-# Each setting: a Django setting of that name, else the environment variable, else this.
+# The provider's settings (``provider_setting``: Django's settings, else the environment).
 DEFAULTS = {
     "TWILIO_ACCOUNT_SID": "",
     "TWILIO_AUTH_TOKEN": "",
@@ -77,13 +78,7 @@ ERRORS = {
 
 
 def setting(name: str) -> str:
-    """A Twilio setting. They are read here rather than in ``groupflier/settings.py`` so that
-    the provider's package holds everything of it; a Django setting of the name (a test's
-    override) comes first."""
-    value = getattr(settings, name, None)
-    if value is None:
-        value = os.environ.get(name, "").strip() or DEFAULTS[name]
-    return str(value)
+    return str(provider_setting(name, DEFAULTS[name]))
 
 
 class Transport(HttpClient):
@@ -170,10 +165,6 @@ class TwilioGateway(BaseGateway):
         self._client_pid = 0
         self._lock = threading.Lock()
         self._limiter: RateLimiter | None = None
-
-    @property
-    def name(self) -> str:
-        return "twilio"
 
     # --- texts --------------------------------------------------------------------------
 

@@ -178,11 +178,12 @@ def test_rates_and_credentials_are_checked_when_the_gateway_is_made():
         TwilioGateway(account_sid="AC1", auth_token="t", rate_per_number="fast")
 
 
-def test_the_dotted_path_loads_the_gateway(settings):
+@pytest.mark.parametrize("name", ["twilio", "messaging.gateways.twilio.Gateway"])
+def test_the_short_name_and_the_dotted_path_load_the_gateway(settings, name):
     from messaging.gateways.base import get_gateway
 
-    settings.GROUPFLIER_SMS_GATEWAY = "messaging.gateways.twilio.Gateway"
     settings.GROUPFLIER_SMS_GATEWAY_OPTIONS = {"account_sid": "AC1", "auth_token": "t"}
+    settings.GROUPFLIER_SMS_GATEWAY = name
     assert isinstance(get_gateway(), TwilioGateway)
     assert get_gateway().name == "twilio"
 
