@@ -2,13 +2,14 @@
 
 - ``inbound``: configured as each pool number's "A message comes in" URL. Twilio posts the
   text (``From``, ``To``, ``Body``, ``NumMedia``, ``MessageSid``); it is routed by (sender,
-  number texted) through ``messaging.inbound.receive``, and the answer is an empty TwiML
-  ``<Response/>`` at once. A reply to the texter (a star command's answer, help, the note that
-  pictures are not carried) goes as a system text ``From`` the number they texted, through the
-  same pipeline as every text: rate-limited with the rest (a TwiML reply would reach the
-  number's rate unseen by our limiter), retried, and recorded. Twilio itself answers STOP,
-  START and HELP on its numbers, and then refuses texts to a stopped number (21610), so our
-  confirmation of a STOP is not sent; the block is recorded all the same.
+  number texted) through ``messaging.inbound.receive_and_text_back``, and the answer is an
+  empty TwiML ``<Response/>`` at once. A reply to the texter (a star command's answer, help,
+  the note that pictures are not carried) goes as a system text ``From`` the number they
+  texted, through the same pipeline as every text: rate-limited with the rest (a TwiML reply
+  would reach the number's rate unseen by our limiter), retried, and recorded. Twilio itself
+  answers STOP, START and HELP on its numbers and then refuses texts to a stopped number
+  (21610), so where it did, our own STOP confirmation fails with 21610; the block is recorded
+  all the same.
 - ``status``: the ``StatusCallback`` of every part the backend sends. ``delivered``,
   ``undelivered`` and ``failed`` (with ``ErrorCode``) become the part's receipt
   (``messaging.receipts``); Twilio's intermediate statuses (``queued``, ``sent``...) are
@@ -30,7 +31,7 @@ from twilio.request_validator import RequestValidator
 
 from messaging.gateways.base import get_gateway
 from messaging.gateways.twilio.backend import TwilioGateway, setting
-from messaging.inbound import Inbound, receive
+from messaging.inbound import Inbound, receive_and_text_back
 from messaging.models import OutboundSms
 from messaging.receipts import RECEIPT_STATUSES, record_receipt
 from messaging.sms import queue_system_sms
@@ -87,16 +88,12 @@ def inbound(request):
     if not sender or (sid and not cache.add(f"twilio:inbound:{sid}", 1, SEEN_SECONDS)):
         return twiml()  # nothing to route, or a text taken already
     try:
-        reply = None
         if fields.get("Body", "").strip():
-            reply = receive(
+            receive_and_text_back(
                 Inbound(sender=sender, to_number=to_number, text=fields["Body"], gateway="twilio")
             )
-        replies = [reply] if reply else []
         if _media_count(fields) > 0:
-            replies.append(NO_PICTURES)
-        for text in replies:
-            queue_system_sms(sender, text, OutboundSms.Kind.REPLY, from_number=to_number)
+            queue_system_sms(sender, NO_PICTURES, OutboundSms.Kind.REPLY, from_number=to_number)
     except BaseException:
         cache.delete(f"twilio:inbound:{sid}")  # not taken: Twilio's retry may have it
         raise
