@@ -8,8 +8,9 @@ import pytest
 
 from groups.models import Membership
 from messaging.inbound import HELP, Inbound, receive
-from messaging.models import Message, OutboundSms
+from messaging.models import Message
 from tests.conftest import MEMBER, assert_ok
+from texts.models import OutboundSms
 
 pytestmark = pytest.mark.django_db
 

@@ -720,7 +720,7 @@ def test_the_command_checks_and_stores_the_credits(gateway, sim, capsys):
 
 def answering_getpass(monkeypatch, *answers):
     """The command's prompts without echo, answered in order."""
-    from messaging.management.commands import grouptexting as command
+    from messaging.gateways.grouptexting.management.commands import grouptexting as command
 
     given = iter(answers)
     monkeypatch.setattr(command, "getpass", lambda prompt: next(given))
