@@ -6,7 +6,7 @@ as group messages. A PIN's stored text is masked once the gateway has it (SPEC Â
 from groupflier.pipeline import rows
 from groups.models import PoolNumber
 from members.models import Member
-from messaging.gateways.base import GatewayError, get_gateway
+from messaging.gateways.base import SMS_GATEWAY, GatewayError, get_gateway
 from messaging.gateways.state import apply_recipient_effect, is_paused
 from texts.actions import blocked, within_cap
 from texts.models import OutboundSms
@@ -23,6 +23,10 @@ class SystemTextPipeline(rows.Pipeline):
 
     def paused(self) -> bool:
         return is_paused(get_gateway())
+
+    def command_mark(self) -> str:
+        """The mark the configured gateway's texts name commands with (``texts.marks``)."""
+        return SMS_GATEWAY.resolve().command_mark
 
     def prepare(self, parts):
         return get_gateway()

@@ -89,7 +89,7 @@ def test_through_group_texting_every_text_names_commands_with_hash(api, group_te
 
 
 def test_the_command_words_are_the_commands():
-    from messaging.command_mark import COMMAND_WORDS
     from messaging.commands import COMMANDS
+    from texts.marks import COMMAND_WORDS
 
     assert set(COMMAND_WORDS) == set(COMMANDS)
