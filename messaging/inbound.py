@@ -18,10 +18,11 @@ from groupflier.api.errors import ApiError
 from groups.models import Group, Membership, PoolNumber
 from members.models import Member
 from messaging import actions
-from messaging.command_mark import name_commands
 from messaging.commands import explain
-from messaging.models import MAX_SMS_TEXT, InboundSms, Message, OutboundSms
-from messaging.sms import queue_system_sms
+from messaging.models import MAX_SMS_TEXT, InboundSms, Message
+from texts.actions import queue_system_sms
+from texts.marks import name_commands
+from texts.models import OutboundSms
 
 logger = logging.getLogger(__name__)
 

@@ -8,8 +8,9 @@ import pytest
 
 from groups.models import Membership
 from messaging.inbound import HELP, Inbound, receive
-from messaging.models import Message, OutboundSms
+from messaging.models import Message
 from tests.conftest import MEMBER, assert_ok
+from texts.models import OutboundSms
 
 pytestmark = pytest.mark.django_db
 
@@ -88,7 +89,7 @@ def test_through_group_texting_every_text_names_commands_with_hash(api, group_te
 
 
 def test_the_command_words_are_the_commands():
-    from messaging.command_mark import COMMAND_WORDS
     from messaging.commands import COMMANDS
+    from texts.marks import COMMAND_WORDS
 
     assert set(COMMAND_WORDS) == set(COMMANDS)

@@ -10,7 +10,7 @@ from members.models import Member
 from messaging.gateways import base
 from messaging.gateways.base import BaseGateway, ErrorEffect, GatewayError
 from messaging.gateways.state import pause_gateway, resume_gateway
-from messaging.models import Delivery, GatewayState, Message, OutboundSms
+from messaging.models import Delivery, GatewayState, Message
 from messaging.tasks import fan_out, send_deliveries, sweep_deliveries
 from tests.conftest import (
     MEMBER,
@@ -21,6 +21,7 @@ from tests.conftest import (
     login_as,
     make_active_group,
 )
+from texts.models import OutboundSms
 
 pytestmark = pytest.mark.django_db
 KID = "+14155550104"

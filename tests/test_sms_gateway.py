@@ -10,9 +10,10 @@ from members.models import Member
 from messaging.gateways import base
 from messaging.gateways.base import BaseGateway, GatewayError, get_gateway
 from messaging.gateways.console import ConsoleGateway
-from messaging.models import OutboundSms, OutboxMessage
-from messaging.sms import queue_system_sms
+from messaging.models import OutboxMessage
 from messaging.tasks import send_outbound_sms
+from texts.actions import queue_system_sms
+from texts.models import OutboundSms
 
 pytestmark = pytest.mark.django_db
 

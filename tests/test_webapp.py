@@ -9,8 +9,8 @@ import pytest
 from groupflier.api.errors import ErrorType
 from members.models import Member
 from messaging.inbound import STOPPED, STRANGER
-from messaging.models import OutboundSms
 from tests.conftest import MEMBER, OUTSIDER, texts_to
+from texts.models import OutboundSms
 
 STATIC = Path(__file__).resolve().parent.parent / "webapp" / "static" / "webapp"
 

@@ -56,7 +56,7 @@ class BaseGateway:
     """
 
     # What members are told to type before a command word (SPEC §3): a gateway whose
-    # character set lacks `*` sets "#" (messaging.command_mark).
+    # character set lacks `*` sets "#" (texts.marks).
     command_mark = "*"
 
     def __init__(self, **options):

@@ -8,16 +8,17 @@ every text the service sends names the commands with the configured gateway's
 
 import re
 
+from groupflier.pipeline import rows
+
 COMMAND_WORDS = ("who", "add", "remove", "bye", "hi", "name", "help")
 MARKS = "*#"
 _NAMED_COMMAND = re.compile(rf"\*(?=(?:{'|'.join(COMMAND_WORDS)})\b)", re.IGNORECASE)
 
 
 def command_mark() -> str:
-    """The configured gateway's mark: `*` unless its character set lacks it."""
-    from messaging.gateways.base import SMS_GATEWAY
-
-    return SMS_GATEWAY.resolve().command_mark
+    """The configured gateway's mark: `*` unless its character set lacks it. Asked of the
+    pipeline that hands system texts to the gateway (messaging's), by name from down here."""
+    return rows.get("texts").command_mark()
 
 
 def name_commands(text: str | None) -> str | None:
