@@ -32,9 +32,9 @@ from twilio.request_validator import RequestValidator
 from messaging.gateways.base import get_gateway
 from messaging.gateways.twilio.backend import TwilioGateway, setting
 from messaging.inbound import Inbound, receive_and_text_back
-from messaging.models import OutboundSms
 from messaging.receipts import RECEIPT_STATUSES, record_receipt
-from messaging.sms import queue_system_sms
+from texts.actions import queue_system_sms
+from texts.models import OutboundSms
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 NO_PICTURES = (

@@ -6,8 +6,9 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from groups.models import Membership
-from messaging.models import Delivery, InboundSms, Message, OutboundSms
+from messaging.models import Delivery, InboundSms, Message
 from tests.conftest import MEMBER, OWNER, assert_ok, make_active_group
+from texts.models import OutboundSms
 
 pytestmark = pytest.mark.django_db
 
