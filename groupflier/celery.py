@@ -44,3 +44,13 @@ def _check_worker(**kwargs):
 @signals.beat_init.connect
 def _check_beat(**kwargs):
     _refuse_if_misconfigured("Celery beat")
+
+
+@signals.task_prerun.connect
+def _fresh_enough_database_connection(**kwargs):
+    """What Django does around a request, around each task: a connection that failed (the
+    server ended it) or outlived CONN_MAX_AGE is replaced, the others kept (Celery's own
+    closing of every connection around every task is held off by CELERY_DB_REUSE_MAX)."""
+    from django.db import close_old_connections
+
+    close_old_connections()

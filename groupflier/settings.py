@@ -247,6 +247,10 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery closes the database connection around every task unless told to reuse it: a new
+# connection per batch of 100 parts cost more than the batch's own queries. A broken one is
+# replaced all the same (Django's checks, and the pipeline's reconnecting writes).
+CELERY_DB_REUSE_MAX = 1000
 # Workers and beat log through LOGGING below (its redacting formatter), not Celery's own.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
