@@ -8,13 +8,13 @@ id and fanned out by the workers once the transaction commits.
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import F, Max, Q
+from django.db.models import Case, F, IntegerField, Max, Min, Q, Value, When
 from django.utils import timezone
 
 from accounts.billing import check_can_send
 from groupflier.api.errors import ApiError, ErrorType
 from groups.models import Group, Membership
-from messaging.models import Counter, Message
+from messaging.models import Counter, Delivery, Message
 
 GET_DEFAULT_COUNT = 100  # /message/get without a range: the latest 100
 GET_MAX_RANGE = 500  # a range answers at most 500, oldest first
@@ -130,11 +130,54 @@ def read(membership: Membership, message_id=None, first=None, last=None) -> list
     return list(messages.order_by("seq")[:GET_MAX_RANGE])
 
 
-def describe(message: Message) -> dict:
-    return {
+def describe(message: Message, receipts: dict | None = None) -> dict:
+    described = {
         "id": message.seq,
         "txt": message.text,
         "time": int(message.created_at.timestamp()),
         "name": message.sender_name or None,
         "number": message.sender_number or None,
     }
+    if receipts is not None:
+        described["receipts"] = receipts
+    return described
+
+
+# Where a recipient's text stands (SPEC §8 "Receipts"), from the statuses of its parts: the
+# first that any part is in, in this order, names it (a part still pending makes the whole
+# text pending; a failed part makes it failed).
+RECEIPT_ORDER = (
+    ("pending", (Delivery.Status.QUEUED, Delivery.Status.SENDING)),
+    ("failed", (Delivery.Status.FAILED, Delivery.Status.UNDELIVERED)),
+    ("unknown", (Delivery.Status.UNKNOWN,)),
+    ("sent", (Delivery.Status.SENT,)),
+    ("delivered", (Delivery.Status.DELIVERED,)),
+    ("skipped", (Delivery.Status.SKIPPED,)),
+)
+RECEIPT_KEYS = [key for key, _ in RECEIPT_ORDER]
+
+
+def receipts(viewer: Membership, messages: list[Message]) -> dict[int, dict]:
+    """The receipts the viewer may see, by message pk: on the messages it sent, and on every
+    message for the group's owner. Counts recipients, not parts."""
+    is_owner = viewer.member_id == viewer.group.owner_id
+    shown = [m.pk for m in messages if is_owner or (m.sender_id and m.sender_id == viewer.pk)]
+    if not shown:
+        return {}
+    rank = Case(
+        *(
+            When(status__in=statuses, then=Value(position))
+            for position, (_, statuses) in enumerate(RECEIPT_ORDER)
+        ),
+        output_field=IntegerField(),
+    )
+    per_recipient = (
+        Delivery.objects.filter(message_id__in=shown)
+        .values("message_id", "recipient_id")
+        .annotate(rank=Min(rank))
+        .values_list("message_id", "rank")
+    )
+    found = {pk: dict.fromkeys(RECEIPT_KEYS, 0) for pk in shown}
+    for message_id, position in per_recipient:
+        found[message_id][RECEIPT_KEYS[position]] += 1
+    return found

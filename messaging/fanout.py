@@ -26,6 +26,7 @@ from messaging import handoff
 from messaging.gateways.base import ErrorEffect, GatewayError, get_gateway
 from messaging.gateways.state import apply_recipient_effect, is_paused
 from messaging.models import Delivery, Message
+from messaging.receipts import apply_pending
 
 logger = logging.getLogger(__name__)
 Status = Delivery.Status
@@ -351,6 +352,8 @@ def record_sent(
                 reference=f"handoff:{token}:{batch_part}",
                 note=f"{changed} SMS part(s) of message {message_id}",
             )
+    if references:
+        apply_pending(list(references.values()))
     return changed
 
 

@@ -133,20 +133,35 @@ class Delivery(models.Model):
         SENDING -> UNKNOWN   the worker died during the hand-off itself: the gateway may or may
                              not have it, so it is never resent automatically (the sweep)
         QUEUED  -> SKIPPED   not sent at all (``reason``: opted out, sms=0, suspended)
-    SENT, FAILED, SKIPPED and UNKNOWN are final. Which claimed part a dead worker was handing
-    over is told by the hand-off log (``messaging.handoff``), so at most one per worker process
-    ends UNKNOWN.
+        SENT    -> DELIVERED    the provider's receipt: it reached the phone
+        SENT    -> UNDELIVERED  the provider's receipt: the carrier could not deliver it
+        SENT    -> FAILED       the provider's receipt: it never left the provider
+                                (receipts carry the provider's error code as ``reason``;
+                                ``messaging.receipts``)
+    FAILED, SKIPPED, UNKNOWN, DELIVERED and UNDELIVERED are final; SENT is final where the
+    gateway reports no delivery. Which claimed part a dead worker was handing over is told by
+    the hand-off log (``messaging.handoff``), so at most one per worker process ends UNKNOWN.
     """
 
     class Status(models.TextChoices):
         QUEUED = "queued"
         SENDING = "sending"
         SENT = "sent"
+        DELIVERED = "delivered"
+        UNDELIVERED = "undelivered"
         FAILED = "failed"
         SKIPPED = "skipped"
         UNKNOWN = "unknown"
 
-    FINAL = (Status.SENT, Status.FAILED, Status.SKIPPED, Status.UNKNOWN)
+    # Nothing more will be done about a part in these (a receipt may still move SENT on).
+    FINAL = (
+        Status.SENT,
+        Status.DELIVERED,
+        Status.UNDELIVERED,
+        Status.FAILED,
+        Status.SKIPPED,
+        Status.UNKNOWN,
+    )
 
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="deliveries")
     # SET_NULL: removing a member must not erase the record of what was sent to them.
@@ -158,10 +173,11 @@ class Delivery(models.Model):
     to_number = models.CharField(max_length=20)
     from_number = models.CharField(max_length=20, blank=True)
     text = models.TextField(blank=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
     reason = models.CharField(max_length=200, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
-    provider_ref = models.CharField(max_length=100, blank=True)
+    # The provider's id of the part (a Twilio message SID): receipts find the part by it.
+    provider_ref = models.CharField(max_length=100, blank=True, db_index=True)
     # The claim that took it to SENDING: its key in the hand-off log (messaging.handoff).
     handoff = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -178,6 +194,20 @@ class Delivery(models.Model):
 
     def __str__(self):
         return f"{self.message} to {self.to_number} part {self.part}/{self.parts} ({self.status})"
+
+
+class Receipt(models.Model):
+    """A provider's word on where a part it took now stands, kept until the part it names is
+    written back as SENT: a status callback can arrive before the worker that handed the part
+    over has recorded the provider's id (it writes successes back about once a second)."""
+
+    provider_ref = models.CharField(max_length=100, unique=True)
+    status = models.CharField(max_length=12)  # delivered, undelivered or failed
+    error_code = models.CharField(max_length=50, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.provider_ref}: {self.status}"
 
 
 class ScheduledMessage(models.Model):

@@ -46,6 +46,8 @@ class MessageCount(Endpoint):
 MESSAGE_ENTRY = object_of(
     id=INTEGER, txt=STRING, time=INTEGER, name=nullable(STRING), number=nullable(STRING)
 )
+# Optional: only on the messages whose receipts the caller may see.
+MESSAGE_ENTRY["properties"]["receipts"] = object_of(**dict.fromkeys(actions.RECEIPT_KEYS, INTEGER))
 
 
 class MessageGet(Endpoint):
@@ -54,7 +56,9 @@ class MessageGet(Endpoint):
     description = (
         "Without a range: the latest 100 messages. With message_from and/or message_to: at most "
         "500, oldest first, from the lower bound. `name` and `number` of the sender are "
-        "additions (null for system notices)."
+        "additions (null for system notices). `receipts` (an addition), on the messages the "
+        "caller sent and, for the owner, on every message: how many recipients' texts are "
+        "pending, sent, delivered, failed (undelivered included), skipped or unknown."
     )
     session = SessionRule.REQUIRED
     params = [
@@ -69,9 +73,10 @@ class MessageGet(Endpoint):
     def act(self, request, args):
         membership = membership_for(request.member, args.number)
         found = actions.read(membership, args.message_id, args.message_from, args.message_to)
+        receipts = actions.receipts(membership, found)
         return {
             "time": int(timezone.now().timestamp()),
-            "messages": [actions.describe(message) for message in found],
+            "messages": [actions.describe(m, receipts.get(m.pk)) for m in found],
         }
 
 
