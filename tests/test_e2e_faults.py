@@ -350,5 +350,6 @@ def test_a_503_to_every_third_call_loses_nothing(simulator, tmp_path):
         wait_until(fanned_out(message, 1000), timeout=90, what="all 1,000 texts to end")
         settle()
     assert assert_once_each(simulator, message) == {Status.SENT: 1000}
-    assert simulator.state()["requests"] >= 1400  # the 503s were real, and retried
+    # With every third call answered 503, 1,000 texts took at least 1,499 calls.
+    assert simulator.state()["requests"] >= 1499
     assert_billed(group.owner, arrivals(simulator, "Owner"))
