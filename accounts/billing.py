@@ -5,7 +5,9 @@ refunds and administrators' adjustments. Every balance change goes through
 For the messaging pipeline:
 
     check_can_send(group)               raises ApiError(SUSPENDED) before a send is accepted
-    debit_sms_part(owner, reference=..) charges one SMS part to the group owner's account
+    hold_parts(owner, parts, ...)       holds a message's whole fan-out at acceptance, or
+                                        raises ApiError(SUSPENDED, "balance") without cover
+    settle_hold(owner, hold=.., parts)  gives back held parts that did not go (or takes more)
 """
 
 import logging
@@ -20,7 +22,6 @@ from accounts.ledger import post_entry
 from accounts.models import Account, Charge, LedgerEntry
 from accounts.payments.base import PaymentError, backend_path, get_backend
 from groupflier.api.errors import ApiError, ErrorType
-from members.models import Member
 
 logger = logging.getLogger(__name__)
 
@@ -46,37 +47,42 @@ def check_can_send(group) -> None:
         raise ApiError(ErrorType.SUSPENDED)
 
 
-def debit_sms_part(
-    payer: Member | Account, *, parts: int = 1, reference: str = "", note: str = ""
+def hold_parts(
+    owner_id: int, parts: int, *, reference: str, note: str = "", required: bool = True
 ) -> LedgerEntry | None:
-    """Charge SMS parts of a group message (one, or ``parts`` in one entry) to the account of
-    ``payer`` (the group owner).
-
-    ``reference`` names what was sent (e.g. ``f"delivery:{delivery.pk}"``, or the batch the
-    pipeline wrote back): a repeated call with it debits once and returns the first entry.
-    Free accounts are never debited, and an owner without an account has nothing to debit: both
-    answer None. The balance may go below zero (parts of a fan-out already accepted still go
-    out); the account is then suspended.
-    """
+    """Hold the cost of ``parts`` SMS parts on the owner's account at acceptance (SPEC §5), as
+    a debit named ``reference``, under the account's row lock: parallel sends take turns, so
+    together they cannot overdraw it. Without cover (a balance below the cost) a ``required``
+    hold raises ``ApiError(SUSPENDED, "balance")`` and changes nothing; a system notice's hold
+    is not required and may take the balance below zero. Free accounts, owners without an
+    account and free texts hold nothing (None)."""
     price = settings.GROUPFLIER_SMS_PRICE * parts
-    account_id = payer.pk if isinstance(payer, Account) else _account_id_of(payer)
-    if account_id is None or price <= 0:
+    if price <= 0:
         return None
     with transaction.atomic():
-        # The type is read under the lock, so an account made free a moment ago is not debited.
-        account = Account.objects.select_for_update().get(pk=account_id)
-        if account.type == Account.Type.FREE:
+        account = Account.objects.select_for_update().filter(member_id=owner_id).first()
+        if account is None or account.type == Account.Type.FREE:
             return None
-        return post_entry(
-            account, LedgerEntry.Kind.SMS_DEBIT, -price, note=note, reference=reference
-        )
+        if required and account.balance < price:
+            raise ApiError(ErrorType.SUSPENDED, "balance")
+        return post_entry(account, LedgerEntry.Kind.SMS_DEBIT, -price, note, reference)
 
 
-def _account_id_of(member: Member) -> int | None:
-    account_id = Account.objects.filter(member=member).values_list("pk", flat=True).first()
-    if account_id is None:
-        logger.warning("No account to debit for group owner %s", member)
-    return account_id
+def settle_hold(
+    owner_id: int | None, *, hold: str, parts: int, reference: str, note: str = ""
+) -> LedgerEntry | None:
+    """Give back ``parts`` held by the entry named ``hold`` (negative: take that many more),
+    once per ``reference``. Nothing happens where nothing was held: a free account, an owner
+    without one, a message accepted before holds."""
+    if not parts or owner_id is None:
+        return None
+    with transaction.atomic():
+        account = Account.objects.select_for_update().filter(member_id=owner_id).first()
+        if account is None or not account.ledger.filter(reference=hold).exists():
+            return None
+        kind = LedgerEntry.Kind.REFUND if parts > 0 else LedgerEntry.Kind.SMS_DEBIT
+        amount = settings.GROUPFLIER_SMS_PRICE * parts
+        return post_entry(account, kind, amount, note=note, reference=reference)
 
 
 # --- Top-ups --------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from devices.models import Device, PushAttempt
 from devices.push.base import Notification
+from groupflier.pipeline import rows
 from members.models import Member
 
 NOTIFYING_TYPES = (Device.Type.IPHONE, Device.Type.ANDROID)
@@ -95,7 +96,7 @@ def notify_message(
     its sending queued when that commits. ``key`` (e.g. ``f"{group_id}:{message_id}"``)
     makes a repeated call queue nothing new. Returns the ids of the attempts queued.
     """
-    from devices.tasks import send_push
+    from devices.tasks import PIPELINE
 
     number = Member.objects.filter(pk=recipient_member_id).values_list("number", flat=True).first()
     if number is None:
@@ -119,9 +120,9 @@ def notify_message(
             if not created:
                 continue
         queued.append(attempt.pk)
-        # robust: a broker hiccup must not fail the caller's committed work; the sweep
-        # (devices.tasks.sweep_push_attempts) queues what was left behind.
-        transaction.on_commit(partial(send_push.delay, attempt.pk), robust=True)
+    if queued:
+        # A broker that cannot be reached leaves them queued for the pipeline's sweep.
+        transaction.on_commit(partial(rows.queue, PIPELINE, queued))
     return queued
 
 

@@ -65,6 +65,8 @@ class PushAttempt(models.Model):
         SENDING -> SKIPPED   the device was released, moved to another number or stopped
                              taking pushes after this was queued
         SENDING -> UNKNOWN   a worker died during the hand-off (the sweep finds it); never resent
+    Sent by the row pipeline (``groupflier.pipeline.rows``), claimed a batch at a time under
+    one ``handoff`` token, like texts.
         QUEUED  -> FAILED    still queued a day later (the sweep): the news is stale
     """
 
@@ -97,6 +99,8 @@ class PushAttempt(models.Model):
     error = models.CharField(max_length=200, blank=True)
     provider_id = models.CharField(max_length=200, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # The claim that took it to SENDING: its key in the hand-off log (groupflier.pipeline).
+    handoff = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

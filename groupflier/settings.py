@@ -258,7 +258,7 @@ GROUPTEXTING_MAX_WAIT = env_int("GROUPTEXTING_MAX_WAIT", 300)  # for a slot, the
 # can send again, warns below the threshold.
 GROUPFLIER_GATEWAY_CREDIT_CHECK_SECONDS = env_int("GROUPFLIER_GATEWAY_CREDIT_CHECK_SECONDS", 300)
 GROUPFLIER_GATEWAY_LOW_CREDITS = env_int("GROUPFLIER_GATEWAY_LOW_CREDITS", 100)
-CELERY_IMPORTS = ["messaging.gateway_tasks"]
+CELERY_IMPORTS = ["messaging.gateway_tasks", "groupflier.pipeline.tasks"]
 CELERY_BEAT_SCHEDULE["messaging-check-gateway-credits"] = {
     "task": "messaging.gateway_tasks.check_gateway_credits",
     "schedule": float(GROUPFLIER_GATEWAY_CREDIT_CHECK_SECONDS),
@@ -271,10 +271,6 @@ GROUPFLIER_PUSH_APNS_BACKEND = env("GROUPFLIER_PUSH_APNS_BACKEND", "devices.push
 GROUPFLIER_PUSH_APNS_OPTIONS = env_json("GROUPFLIER_PUSH_APNS_OPTIONS", {})
 GROUPFLIER_PUSH_FCM_BACKEND = env("GROUPFLIER_PUSH_FCM_BACKEND", "devices.push.log.LogBackend")
 GROUPFLIER_PUSH_FCM_OPTIONS = env_json("GROUPFLIER_PUSH_FCM_OPTIONS", {})
-CELERY_BEAT_SCHEDULE["devices-sweep-push-attempts"] = {
-    "task": "devices.tasks.sweep_push_attempts",
-    "schedule": 60.0,
-}
 
 GROUPFLIER_MAX_GROUP_MEMBERS = env_int("GROUPFLIER_MAX_GROUP_MEMBERS", 200)
 GROUPFLIER_MAX_PENDING_GROUPS = 3
@@ -293,6 +289,8 @@ GROUPFLIER_SESSION_IDLE_TIMEOUT = timedelta(days=90)
 # Throttle budgets, "COUNT/PERIOD" with PERIOD one of second, minute, hour, day.
 GROUPFLIER_THROTTLE_PER_ADDRESS = env("GROUPFLIER_THROTTLE_PER_ADDRESS", "60/minute")
 GROUPFLIER_THROTTLE_PIN_PER_NUMBER = env("GROUPFLIER_THROTTLE_PIN_PER_NUMBER", "5/hour")
+# Every system text (PINs, welcomes, replies) of the whole service: past it they wait.
+GROUPFLIER_BUDGET_SYSTEM_TEXTS = env("GROUPFLIER_BUDGET_SYSTEM_TEXTS", "600/minute")
 # Reverse proxies in front of the web process that append to X-Forwarded-For (0: none, so the
 # peer's address is the client's).
 GROUPFLIER_TRUSTED_PROXIES = env_int("GROUPFLIER_TRUSTED_PROXIES", 0)
@@ -332,8 +330,9 @@ GROUPFLIER_DELIVERY_REDRIVE_AFTER = timedelta(
 )
 GROUPFLIER_DELIVERY_SWEEP_LIMIT = 20_000
 GROUPFLIER_SWEEP_EVERY = env_int("GROUPFLIER_SWEEP_EVERY", 30)
-CELERY_BEAT_SCHEDULE["messaging-sweep-deliveries"] = {
-    "task": "messaging.tasks.sweep_deliveries",
+# One sweep for everything that is sent: deliveries, system texts, pushes (groupflier.pipeline).
+CELERY_BEAT_SCHEDULE["pipeline-sweep"] = {
+    "task": "groupflier.pipeline.tasks.sweep_rows",
     "schedule": float(GROUPFLIER_SWEEP_EVERY),
 }
 # Scheduled messages go out within seconds of their time: the beat task runs this often, on

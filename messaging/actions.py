@@ -11,9 +11,10 @@ from django.db import transaction
 from django.db.models import Case, F, IntegerField, Max, Min, Q, Value, When
 from django.utils import timezone
 
-from accounts.billing import check_can_send
+from accounts.billing import check_can_send, hold_parts
 from groupflier.api.errors import ApiError, ErrorType
 from groups.models import Group, Membership
+from messaging.gateways.base import get_gateway
 from messaging.models import Counter, Delivery, Message
 
 GET_DEFAULT_COUNT = 100  # /message/get without a range: the latest 100
@@ -60,10 +61,13 @@ def post(
     cc: bool = False,
     source=Message.Source.API,
 ) -> Message:
-    """Store a message under the group's next id and queue its fan-out on commit.
+    """Store a message under the group's next id, hold its cost, and queue its fan-out on
+    commit.
 
     ``sender`` None is a system notice. The group's row lock makes concurrent posts take
-    turns for the id, so ids run 1, 2, 3... with no gap and no repeat.
+    turns for the id, so ids run 1, 2, 3... with no gap and no repeat. The whole fan-out's
+    cost is held on the owner's account first (SPEC §5): without cover a member's message is
+    refused (``SUSPENDED``, ``balance``) and nothing is stored; a notice is held regardless.
     """
     from messaging.tasks import fan_out
 
@@ -76,7 +80,7 @@ def post(
             and sender.member_id != group.owner_id
             and not sender.broadcast
         )
-        message = Message.objects.create(
+        message = Message(
             group=group,
             seq=last + 1,
             sender=sender,
@@ -87,11 +91,31 @@ def post(
             owner_only=owner_only,
             source=source,
         )
+        message.held_parts = parts_to_send(message)
+        message.save()
+        hold_parts(
+            group.owner_id,
+            message.held_parts,
+            reference=f"hold:message:{message.pk}",
+            note=f"message {message.pk}: {message.held_parts} SMS part(s) held",
+            required=sender is not None,
+        )
         if sender is not None:
             Membership.objects.filter(pk=sender.pk).update(last_exchanged_at=timezone.now())
         count_message()
         transaction.on_commit(lambda: fan_out.delay(message.pk), robust=True)
     return message
+
+
+def parts_to_send(message: Message) -> int:
+    """The SMS parts the message's fan-out would send now: recipients who take texts, times
+    the parts the gateway splits it into."""
+    from messaging.fanout import recipients
+
+    takers = recipients(message).filter(
+        sms=True, member__blocked=False, member__opted_out_locally=False
+    )
+    return takers.count() * len(get_gateway().split(message.text, message.sender_name))
 
 
 def count_message() -> None:

@@ -2,30 +2,29 @@
 of each part to the gateway (SPEC §3 "Who receives" and "Delivery guarantees").
 
 Every step is safe to repeat: rows are created against a unique constraint, and a part is
-handed to the gateway only by the worker whose conditional UPDATE claimed it, committed first.
+handed to the gateway only by the worker whose conditional UPDATE claimed it, committed first
+(the row pipeline, ``groupflier.pipeline.rows``, which does the same for every text and push).
 """
 
 import logging
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, CharField, F, Value, When
+from django.db.models import CharField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from accounts.billing import debit_sms_part
-from accounts.models import Account
+from accounts import billing
 from devices.actions import NOTIFYING_TYPES, notify_message
 from devices.models import Device
-from groups.models import Membership
+from groupflier.pipeline import rows
 from members.models import Member
-from messaging import handoff
-from messaging.gateways.base import ErrorEffect, GatewayError, get_gateway
+from messaging.gateways.base import GatewayError, get_gateway
 from messaging.gateways.state import apply_recipient_effect, is_paused
-from messaging.models import Delivery, Message
+from messaging.models import Delivery, Message, Receipt
 from messaging.receipts import apply_pending
 
 logger = logging.getLogger(__name__)
@@ -181,278 +180,86 @@ def queued_ids(message_id: int) -> list[int]:
 
 # --- The hand-off ----------------------------------------------------------------------------
 
-_CLAIM = """
-    UPDATE messaging_delivery
-       SET status = 'sending', attempts = attempts + 1, handoff = %s, updated_at = %s
-     WHERE status = 'queued' AND id IN ({ids})
- RETURNING id, to_number, from_number, text, attempts, message_id, recipient_id
-"""
 
-# Successes are written back about this often (and at the end of a batch), so the admin's view
-# of a slow batch (a rate-limited gateway) stays current and the sweep sees the batch alive.
-FLUSH_SECONDS = 1.0
-
-
-@dataclass
-class Claimed:
-    id: int
-    to_number: str
-    from_number: str
-    text: str
-    attempts: int
-    message_id: int
-    recipient_id: int
-
-
-def claim(delivery_ids: list[int], token: str) -> list[Claimed]:
-    """Mark the queued ones among ``delivery_ids`` as being handed over, under ``token``, and
-    commit that before any of them reaches the gateway; in id order, the order they go in.
-
-    One statement in autocommit: it is committed when it returns, in one round trip.
-    """
-    if not delivery_ids:
-        return []
-    sql = _CLAIM.format(ids=", ".join(["%s"] * len(delivery_ids)))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [token, timezone.now(), *delivery_ids])
-        rows = cursor.fetchall()
-    return sorted((Claimed(*row) for row in rows), key=lambda part: part.id)
-
-
-def finish(delivery_id: int, status: str, reason: str = "", **fields) -> int:
-    return Delivery.objects.filter(pk=delivery_id, status=Status.SENDING).update(
-        status=status, reason=reason[:200], updated_at=timezone.now(), **fields
+def settle_planned(message: Message) -> None:
+    """Once every row is planned: give back what the hold at acceptance counted for parts
+    that will not go (a member who set sms=0 or left since), or take what it missed
+    (SPEC §5: the cost is held at acceptance and settled as the parts end)."""
+    planned = message.deliveries.exclude(status=Status.SKIPPED).count()
+    billing.settle_hold(
+        message.group.owner_id,
+        hold=f"hold:message:{message.pk}",
+        parts=message.held_parts - planned,
+        reference=f"settle:message:{message.pk}",
+        note=f"message {message.pk}: {planned} of {message.held_parts} held part(s) to send",
     )
 
 
-@dataclass
-class BatchResult:
-    sent: int = 0
-    retry: list[int] = field(default_factory=list)  # transient failures, to try again later
-    waiting: list[int] = field(default_factory=list)  # the gateway is paused
-    highest_attempt: int = 0
+class DeliveryPipeline(rows.Pipeline):
+    """Group messages' SMS parts through the configured gateway."""
 
+    kind = "deliveries"
+    model = Delivery
+    columns = ("to_number", "from_number", "text", "message_id", "recipient_id")
+    errors = (GatewayError,)
 
-def send_batch(delivery_ids: list[int]) -> BatchResult:
-    """Claim the batch, then hand its parts to the gateway one at a time, each recorded in the
-    hand-off log just before (``messaging.handoff``)."""
-    gateway = get_gateway()
-    result = BatchResult()
-    if is_paused(gateway):
-        result.waiting.extend(delivery_ids)
-        return result
-    token = handoff.open_batch()
-    parts = claim(sorted(delivery_ids), token)
-    done = Outcomes(token, [part.id for part in parts])
-    revoked = False
-    for position, part in enumerate(parts):
-        if result.waiting:  # the gateway paused itself during this batch
-            rest = [later.id for later in parts[position:]]
-            release(rest, token)
-            result.waiting.extend(rest)
-            break
-        if not handoff.begin(token, part.id):
-            revoked = True  # the sweep took this batch back: the rest of it is the sweep's
-            break
-        sender_name = done.about(part.message_id)[0]
-        try:
-            reference = gateway.send_part(
-                part.to_number, part.text, from_number=part.from_number, sender_name=sender_name
-            )
-        except GatewayError as error:
-            # Written before the next part begins: the log's rule that every begun part but
-            # the last went through depends on it.
-            done.flush()
-            handle_error(part, error, result)
-            done.settled(part.id)
-            continue
-        done.sent(part, reference)
-        result.sent += 1
-    done.flush()
-    done.close(batch=not revoked)
-    return result
+    def paused(self) -> bool:
+        return is_paused(get_gateway())
 
+    def prepare(self, parts):
+        names = Message.objects.filter(pk__in={part.message_id for part in parts})
+        return get_gateway(), dict(names.values_list("pk", "sender_name"))
 
-class Outcomes:
-    """The successes of one batch, written to the database together: each message's parts
-    marked SENT and, when billed, debited to the owner in the same transaction."""
-
-    def __init__(self, token: str, claimed_ids: list[int]):
-        self.token = token
-        self.claimed_ids = claimed_ids
-        self.pending: dict[int, list[tuple[int, str]]] = {}
-        self.begun: list[int] = []
-        self.messages: dict[int, tuple[str, bool, int]] = {}
-        self.flushes = 0
-        self.flushed_at = time.monotonic()
-
-    def about(self, message_id: int) -> tuple[str, bool, int]:
-        if message_id not in self.messages:
-            self.messages[message_id] = about_message(message_id)
-        return self.messages[message_id]
-
-    def sent(self, part: Claimed, reference: str) -> None:
-        self.pending.setdefault(part.message_id, []).append((part.id, reference or ""))
-        self.begun.append(part.id)
-        if time.monotonic() - self.flushed_at >= FLUSH_SECONDS:
-            self.flush()
-            # The parts still to come show the batch is alive (the sweep reads updated_at).
-            Delivery.objects.filter(
-                pk__in=self.claimed_ids, status=Status.SENDING, handoff=self.token
-            ).update(updated_at=timezone.now())
-
-    def settled(self, delivery_id: int) -> None:
-        """A begun part whose outcome is in the database already (a failure)."""
-        self.begun.append(delivery_id)
-
-    def flush(self) -> None:
-        for message_id, sent in self.pending.items():
-            self.flushes += 1
-            record_sent(
-                self.token, message_id, sent, self.about(message_id), batch_part=self.flushes
-            )
-        self.pending = {}
-        self.flushed_at = time.monotonic()
-
-    def close(self, *, batch: bool) -> None:
-        """Drop the batch's entries from the hand-off log: every outcome is written."""
-        handoff.forget(self.token, self.begun, batch=batch)
-
-
-def record_sent(
-    token: str,
-    message_id: int,
-    sent: list[tuple[int, str]],
-    about: tuple[str, bool, int],
-    *,
-    batch_part: int | str,
-) -> int:
-    """Mark parts of one message SENT (those still SENDING under ``token``) and debit them
-    to the owner when billed, both or neither. Returns how many changed."""
-    _, billed, owner_id = about
-    references = {delivery_id: reference for delivery_id, reference in sent if reference}
-    provider_ref = Value("")
-    if references:
-        provider_ref = Case(
-            *(When(pk=pk, then=Value(ref[:100])) for pk, ref in references.items()),
-            default=Value(""),
+    def hand_off(self, part, shared) -> str:
+        gateway, sender_names = shared
+        return gateway.send_part(
+            part.to_number,
+            part.text,
+            from_number=part.from_number,
+            sender_name=sender_names[part.message_id],
         )
-    with transaction.atomic():
-        changed = Delivery.objects.filter(
-            pk__in=[delivery_id for delivery_id, _ in sent],
-            status=Status.SENDING,
-            handoff=token,
-        ).update(
-            status=Status.SENT, reason="", provider_ref=provider_ref, updated_at=timezone.now()
-        )
-        if billed and changed:
-            debit_sms_part(
-                Member(pk=owner_id),
-                parts=changed,
-                reference=f"handoff:{token}:{batch_part}",
-                note=f"{changed} SMS part(s) of message {message_id}",
-            )
-    if references:
-        apply_pending(list(references.values()))
-    return changed
+
+    def after_sent(self, sent):
+        apply_pending([reference for _, reference in sent])
+
+    def after_failed(self, part, error):
+        give_back_part(part.message_id, part.id)
+        if error is not None and part.recipient_id:
+            member = Member.objects.filter(memberships__pk=part.recipient_id).first()
+            if member is not None:
+                apply_recipient_effect(error, member)
+
+    def extra_sweep(self, now):
+        """Messages whose fan-out never started (the broker was down when they were accepted,
+        or the planning worker died) are fanned out again; stale receipts are dropped."""
+        from messaging.tasks import fan_out
+
+        unplanned = Message.objects.filter(
+            fanned_out_at=None, created_at__lt=now - settings.GROUPFLIER_DELIVERY_REDRIVE_AFTER
+        ).values_list("pk", flat=True)[: settings.GROUPFLIER_DELIVERY_SWEEP_LIMIT]
+        for message_id in unplanned:
+            fan_out.delay(message_id)
+        Receipt.objects.filter(received_at__lt=now - timedelta(days=1)).delete()
 
 
-def release(delivery_ids: list[int], token: str) -> int:
-    """Give back claimed parts that were never begun (the gateway paused, or the worker died
-    first): queued again, the attempt not counted. Returns how many went back."""
-    return Delivery.objects.filter(
-        pk__in=delivery_ids, status=Status.SENDING, handoff=token
-    ).update(status=Status.QUEUED, attempts=F("attempts") - 1, updated_at=timezone.now())
-
-
-def about_message(message_id: int) -> tuple[str, bool, int]:
-    """(sender name, whether its parts are billed, owner id), read once per batch.
-
-    Parts are billed unless texts are free or the owner's account is free (or missing):
-    ``debit_sms_part`` would debit nothing then, so the transaction around it is saved.
-    """
-    sender_name, owner_id = (
-        Message.objects.filter(pk=message_id).values_list("sender_name", "group__owner_id").get()
+def give_back_part(message_id: int, delivery_id: int) -> None:
+    """A part that ended failed is not charged (SPEC §5)."""
+    owner_id = Message.objects.filter(pk=message_id).values_list("group__owner_id", flat=True)
+    billing.settle_hold(
+        owner_id.first(),
+        hold=f"hold:message:{message_id}",
+        parts=1,
+        reference=f"refund:delivery:{delivery_id}",
+        note=f"a part of message {message_id} that failed",
     )
-    account_type = Account.objects.filter(member_id=owner_id).values_list("type", flat=True).first()
-    billed = (
-        settings.GROUPFLIER_SMS_PRICE > 0
-        and account_type is not None
-        and account_type != Account.Type.FREE
-    )
-    return sender_name, billed, owner_id
 
 
-def handle_error(claimed: Claimed, error: GatewayError, result: BatchResult) -> None:
-    reason = f"{error.code}: {error.reason}" if error.code else error.reason
-    effect = error.effect
-    if effect is ErrorEffect.PAUSE_GATEWAY:
-        # Not the recipient's fault: wait for the gateway without spending an attempt.
-        Delivery.objects.filter(pk=claimed.id, status=Status.SENDING).update(
-            status=Status.QUEUED,
-            attempts=claimed.attempts - 1,
-            reason=reason[:200],
-            updated_at=timezone.now(),
-        )
-        result.waiting.append(claimed.id)
-    elif effect is ErrorEffect.RETRY:
-        if claimed.attempts >= settings.GROUPFLIER_DELIVERY_MAX_ATTEMPTS:
-            gave_up = f"gave up after {claimed.attempts} attempts: {reason}"
-            finish(claimed.id, Status.FAILED, gave_up)
-        else:
-            finish(claimed.id, Status.QUEUED, reason)
-            result.retry.append(claimed.id)
-            result.highest_attempt = max(result.highest_attempt, claimed.attempts)
-    elif effect is ErrorEffect.OUTCOME_UNKNOWN:
-        finish(claimed.id, Status.UNKNOWN, reason)
-    else:
-        finish(claimed.id, Status.FAILED, reason)
-        membership = Membership.objects.select_related("member").get(pk=claimed.recipient_id)
-        apply_recipient_effect(error, membership.member)
+PIPELINE = rows.register(DeliveryPipeline())
 
 
-def sweep(now=None) -> dict:
-    """Recover what a lost publish or a dead worker left behind (run periodically).
+def send_batch(delivery_ids: list[int]) -> rows.BatchResult:
+    return rows.send_batch(PIPELINE, delivery_ids)
 
-    Parts still SENDING long after their batch last showed life were claimed by a worker that
-    died: the hand-off log says which went through (SENT), which was in its hands (UNKNOWN,
-    never resent) and which it never reached (queued again). Parts QUEUED for a while with no
-    task about to take them (a broker restart, a publish lost after commit) are queued again;
-    the claim makes a duplicate task harmless.
-    """
-    now = now or timezone.now()
-    limit = settings.GROUPFLIER_DELIVERY_SWEEP_LIMIT
-    stuck: dict[str, list[tuple[int, int]]] = {}
-    for delivery_id, token, message_id in Delivery.objects.filter(
-        status=Status.SENDING, updated_at__lt=now - settings.GROUPFLIER_DELIVERY_UNKNOWN_AFTER
-    ).values_list("id", "handoff", "message_id")[:limit]:
-        stuck.setdefault(token, []).append((delivery_id, message_id))
-    counts = {"sent": 0, "unknown": 0}
-    taken_back = []
-    for token, rows in stuck.items():
-        outcome = handoff.resolve(token, [delivery_id for delivery_id, _ in rows])
-        message_of = dict(rows)
-        by_message: dict[int, list[tuple[int, str]]] = {}
-        for delivery_id in outcome.sent:
-            by_message.setdefault(message_of[delivery_id], []).append((delivery_id, ""))
-        for message_id, sent in by_message.items():
-            about = about_message(message_id)
-            batch_part = f"recovered-{message_id}"
-            counts["sent"] += record_sent(token, message_id, sent, about, batch_part=batch_part)
-        counts["unknown"] += Delivery.objects.filter(
-            pk__in=outcome.unknown, status=Status.SENDING, handoff=token
-        ).update(
-            status=Status.UNKNOWN,
-            reason="the worker stopped during the hand-off; the gateway may have it",
-            updated_at=now,
-        )
-        if release(outcome.requeue, token):
-            taken_back.extend(outcome.requeue)
-    stale = list(
-        Delivery.objects.filter(
-            status=Status.QUEUED, updated_at__lt=now - settings.GROUPFLIER_DELIVERY_REDRIVE_AFTER
-        )
-        .order_by("id")
-        .values_list("id", flat=True)[:limit]
-    )
-    return {**counts, "requeued": taken_back + stale}
+
+def queue_sends(delivery_ids: list[int]) -> None:
+    rows.queue(PIPELINE, delivery_ids)

@@ -2,15 +2,20 @@ from django.db import models
 
 
 class OutboundSms(models.Model):
-    """A text the service itself sends to one number: a PIN, a welcome, a reply.
+    """A text the service itself sends to one number: a PIN, a welcome, a reply. Sent by the
+    row pipeline (``groupflier.pipeline.rows``) like group messages' parts.
 
     Status transitions (each a conditional UPDATE, so a task run twice does nothing twice):
-        QUEUED  -> SENDING   claimed by a worker, committed before the gateway is called
-        SENDING -> SENT      the gateway accepted it
-        SENDING -> QUEUED    a transient gateway error; retried with backoff
+        QUEUED  -> SENDING   claimed by a worker, committed before the gateway is called; a
+                             worker claims a batch at once under one ``handoff`` token
+        SENDING -> SENT      the gateway accepted it (``provider_ref``); a PIN's text is then
+                             masked: only the member's phone keeps it
+        SENDING -> QUEUED    a transient gateway error (retried with backoff), the gateway
+                             paused, or the service-wide cap on system texts holding it
         SENDING -> FAILED    a permanent gateway error, or retries exhausted (``error`` says why)
+        SENDING -> SKIPPED   the number texted STOP since it was queued
         SENDING -> UNKNOWN   a worker died during the hand-off: never resent automatically
-        QUEUED  -> SKIPPED   the number is blocked (``error`` says why)
+        QUEUED  -> SKIPPED   the number is blocked, or a budget held it back (``error`` says why)
     """
 
     class Kind(models.TextChoices):
@@ -34,6 +39,9 @@ class OutboundSms(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     error = models.CharField(max_length=200, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    provider_ref = models.CharField(max_length=100, blank=True)
+    # The claim that took it to SENDING: its key in the hand-off log (groupflier.pipeline).
+    handoff = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -110,6 +118,9 @@ class Message(models.Model):
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.API)
     created_at = models.DateTimeField(auto_now_add=True)
     fanned_out_at = models.DateTimeField(null=True, blank=True)
+    # SMS parts whose cost was held on the owner's account when the message was accepted
+    # (SPEC §5); the planning settles the difference to what is really sent.
+    held_parts = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["group", "seq"]

@@ -77,7 +77,8 @@ def test_making_an_account_free_in_the_form_keeps_its_balance(admin_client, fami
     account = account_of(family.owner)
     page = admin_client.get(change_url(account))
     assert page.status_code == 200
-    billing.debit_sms_part(family.group.owner)  # a debit between loading and saving the form
+    # A message's hold between loading and saving the form.
+    billing.hold_parts(family.group.owner.pk, 1, reference="hold:message:1")
     response = admin_client.post(
         change_url(account),
         {

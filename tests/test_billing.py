@@ -42,57 +42,70 @@ def test_without_a_trial_credit_a_new_account_starts_suspended(settings):
     assert account.suspended
 
 
-# --- debit_sms_part ------------------------------------------------------------------------------
+# --- hold_parts and settle_hold (SPEC §5: the cost is held at acceptance) ---------------------
 
 
-def test_a_part_is_debited_at_the_configured_price(family, settings):
+def hold(owner, parts=1, reference="", **kwargs):
+    return billing.hold_parts(owner.pk, parts, reference=reference, **kwargs)
+
+
+def test_parts_are_held_at_the_configured_price(family, settings):
     settings.GROUPFLIER_SMS_PRICE = 3
     owner = family.group.owner
-    entry = billing.debit_sms_part(owner, reference="delivery:1", note="Family, to Dad")
+    entry = hold(owner, 2, reference="hold:message:1", note="Family, to Dad")
     account = account_of(family.owner)
-    assert (entry.kind, entry.amount, entry.reference) == ("sms_debit", -3, "delivery:1")
+    assert (entry.kind, entry.amount, entry.reference) == ("sms_debit", -6, "hold:message:1")
     assert entry.note == "Family, to Dad"
-    assert account.balance == settings.GROUPFLIER_TRIAL_BALANCE - 3
-    billing.debit_sms_part(account)  # an Account does as well as its Member
-    assert account_of(family.owner).balance == settings.GROUPFLIER_TRIAL_BALANCE - 6
+    assert account.balance == settings.GROUPFLIER_TRIAL_BALANCE - 6
     assert_ledger_consistent(account)
 
 
-def test_a_delivery_is_debited_once_however_often_its_task_runs(family, settings):
-    first = billing.debit_sms_part(family.group.owner, reference="delivery:7")
-    again = billing.debit_sms_part(family.group.owner, reference="delivery:7")
+def test_a_hold_is_posted_once_however_often_its_task_runs(family, settings):
+    first = hold(family.group.owner, reference="hold:message:7")
+    again = hold(family.group.owner, reference="hold:message:7")
     assert again.pk == first.pk
     account = account_of(family.owner)
     assert account.balance == settings.GROUPFLIER_TRIAL_BALANCE - settings.GROUPFLIER_SMS_PRICE
     assert account.ledger.filter(kind="sms_debit").count() == 1
-    # Without a reference every call is its own part.
-    billing.debit_sms_part(family.group.owner)
-    billing.debit_sms_part(family.group.owner)
-    assert account.ledger.filter(kind="sms_debit").count() == 3
 
 
-def test_free_accounts_are_never_debited(family):
+def test_without_cover_a_hold_is_refused_and_changes_nothing(family, settings):
+    settings.GROUPFLIER_SMS_PRICE = 100
+    with pytest.raises(ApiError) as refused:
+        hold(family.group.owner, 6, reference="hold:message:1")
+    assert (refused.value.error_type, refused.value.subtype) == (ErrorType.SUSPENDED, "balance")
+    assert account_of(family.owner).balance == settings.GROUPFLIER_TRIAL_BALANCE
+    # A system notice is held all the same: the group's own news is not refused.
+    hold(family.group.owner, 6, reference="hold:message:2", required=False)
+    assert account_of(family.owner).balance == settings.GROUPFLIER_TRIAL_BALANCE - 600
+    assert account_of(family.owner).suspended
+
+
+def test_free_accounts_hold_nothing(family):
     account = account_of(family.owner)
-    stale = Account.objects.get(pk=account.pk)
     Account.objects.filter(pk=account.pk).update(type=Account.Type.FREE)
-    assert billing.debit_sms_part(stale, reference="delivery:1") is None
+    assert hold(family.group.owner, 500, reference="hold:message:1") is None
     assert not account.ledger.filter(kind="sms_debit").exists()
 
 
-def test_nothing_to_debit_without_an_account_or_a_price(family, settings):
-    assert billing.debit_sms_part(family.outsider.member) is None
+def test_nothing_to_hold_without_an_account_or_a_price(family, settings):
+    assert hold(family.outsider.member) is None
     settings.GROUPFLIER_SMS_PRICE = 0
-    assert billing.debit_sms_part(family.group.owner) is None
+    assert hold(family.group.owner) is None
     assert not LedgerEntry.objects.filter(kind="sms_debit").exists()
 
 
-def test_debits_go_below_zero_and_suspend(family, settings):
-    settings.GROUPFLIER_SMS_PRICE = 200
-    for n in range(4):
-        billing.debit_sms_part(family.group.owner, reference=f"delivery:{n}")
+def test_a_settlement_gives_back_once_and_only_what_was_held(family, settings):
+    owner = family.group.owner
+    hold(owner, 4, reference="hold:message:1")
+    for _ in range(2):
+        billing.settle_hold(owner.pk, hold="hold:message:1", parts=1, reference="refund:d:1")
+    billing.settle_hold(owner.pk, hold="hold:message:1", parts=-2, reference="settle:message:1")
+    # Nothing was held for message 2 (accepted free, or before holds): nothing to give back.
+    billing.settle_hold(owner.pk, hold="hold:message:2", parts=3, reference="refund:d:2")
     account = account_of(family.owner)
-    assert account.balance == settings.GROUPFLIER_TRIAL_BALANCE - 800
-    assert account.suspended
+    price = settings.GROUPFLIER_SMS_PRICE
+    assert account.balance == settings.GROUPFLIER_TRIAL_BALANCE - (4 - 1 + 2) * price
     assert_ledger_consistent(account)
 
 
@@ -150,7 +163,7 @@ def test_post_entry_by_reference_returns_the_first_posting(family):
 
 def test_saving_a_stale_account_does_not_write_back_its_balance(family):
     stale = account_of(family.owner)
-    billing.debit_sms_part(family.group.owner)
+    hold(family.group.owner)
     stale.email = "new@example.com"
     stale.save()
     account = account_of(family.owner)

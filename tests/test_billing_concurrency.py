@@ -12,6 +12,7 @@ from accounts import actions, billing
 from accounts.cards import Expiration, parse_card_number
 from accounts.models import Account, Charge, LedgerEntry
 from accounts.payments.sandbox import SandboxBackend
+from groupflier.api.errors import ApiError
 from tests.accounts_helpers import VISA, assert_ledger_consistent
 from tests.conftest import make_active_group
 
@@ -69,10 +70,10 @@ def test_concurrent_debits_and_charges_keep_the_ledger_exact(account, slow_proce
     def debits(thread):
         def job():
             for n in range(DEBITS_EACH):
-                billing.debit_sms_part(owner, reference=f"delivery:{thread}:{n}")
+                hold(owner, f"hold:message:{thread}:{n}")
                 if n < SHARED_REFERENCES:
-                    # Every thread also runs the same deliveries: a task run twice.
-                    billing.debit_sms_part(owner, reference=f"delivery:shared:{n}")
+                    # Every thread also holds for the same messages: a task run twice.
+                    hold(owner, f"hold:message:shared:{n}")
 
         return job
 
@@ -110,10 +111,39 @@ def test_concurrent_debits_take_an_account_below_zero_exactly(account, settings)
 
     def job():
         for _ in range(25):
-            billing.debit_sms_part(owner)
+            hold(owner, "")
 
     run_together([job for _ in range(5)])
     account.refresh_from_db()
     assert account.balance == start - 5 * 25 * 7
     assert account.suspended
+    assert_ledger_consistent(account)
+
+
+def hold(owner, reference):
+    # A notice's hold: not refused without cover, so the balance may go below zero.
+    return billing.hold_parts(owner.pk, 1, reference=reference, required=False)
+
+
+def test_parallel_sends_cannot_overdraw_an_account(account, settings):
+    """Six sends to a 150-member group at once from a 500-penny trial account: only what the
+    balance covers is accepted (SPEC §5), and the ledger still equals the balance."""
+    settings.GROUPFLIER_SMS_PRICE = 2
+    start = account.balance
+    accepted, refused = [], []
+
+    def send(n):
+        def job():
+            try:
+                billing.hold_parts(account.member_id, 150, reference=f"hold:message:{n}")
+                accepted.append(n)
+            except ApiError as error:
+                refused.append(error.subtype)
+
+        return job
+
+    run_together([send(n) for n in range(6)])
+    account.refresh_from_db()
+    assert len(accepted) == start // 300 and refused == ["balance"] * (6 - len(accepted))
+    assert account.balance == start - 300 * len(accepted) >= 0
     assert_ledger_consistent(account)

@@ -10,7 +10,10 @@ from devices import actions
 from devices.models import Device, PushAttempt, PushOutboxEntry
 from devices.push.apns import ApnsBackend
 from devices.push.base import close_backends, get_backend
-from devices.tasks import backoff_seconds, send_push, sweep_push_attempts
+from devices.tasks import send_push
+from groupflier.pipeline import rows
+from groupflier.pipeline.rows import backoff_seconds
+from groupflier.pipeline.tasks import sweep_rows
 from members.actions import get_or_create_member
 from tests.push_stubs import ApnsStub, FcmStub, make_apns_key, make_service_account
 
@@ -248,7 +251,7 @@ def test_retries_are_bounded(apns, recipient, django_capture_on_commit_callbacks
     notify(django_capture_on_commit_callbacks, recipient)
     attempt = attempt_of(IPHONE)
     assert (attempt.status, attempt.attempts) == ("failed", 6)
-    assert attempt.error == "APNs 503 ServiceUnavailable"
+    assert attempt.error == "gave up after 6 attempts: APNs 503 ServiceUnavailable"
     assert len(apns.requests) == 6
     assert Device.objects.get(token=IPHONE).last_push_status == "failed"
 
@@ -309,7 +312,7 @@ def test_an_unreachable_apns_is_retried_then_fails(
     notify(django_capture_on_commit_callbacks, recipient)
     attempt = attempt_of(IPHONE)
     assert (attempt.status, attempt.attempts) == ("failed", 6)
-    assert attempt.error.startswith("APNs unreachable: ConnectError")
+    assert attempt.error.startswith("gave up after 6 attempts: APNs unreachable: ConnectError")
 
 
 # --- FCM -----------------------------------------------------------------------------------
@@ -509,15 +512,15 @@ def test_the_retry_countdown_is_what_the_backoff_says(
     register(IPHONE, "iphone")
     apns.answer(IPHONE, (429, "TooManyRequests"))
     countdowns = []
-    original = send_push.retry
+    original = rows.queue
 
-    def spy(*args, **kwargs):
-        countdowns.append(kwargs["countdown"])
-        return original(*args, **kwargs)
+    def spy(pipeline, ids, *, countdown=0):
+        countdowns.append(countdown)
+        return original(pipeline, ids, countdown=countdown)
 
-    monkeypatch.setattr(send_push, "retry", spy)
+    monkeypatch.setattr(rows, "queue", spy)
     notify(django_capture_on_commit_callbacks, recipient)
-    assert countdowns == [2]
+    assert countdowns == [0, 2]  # queued on commit, then again after the backoff
 
 
 def test_the_sweep_marks_dead_hand_offs_and_requeues_lost_tasks(
@@ -537,7 +540,7 @@ def test_the_sweep_marks_dead_hand_offs_and_requeues_lost_tasks(
     PushAttempt.objects.filter(pk=lost).update(updated_at=long_ago)
     PushAttempt.objects.filter(pk=stuck).update(status="sending", updated_at=long_ago)
     PushAttempt.objects.filter(pk=stale).update(created_at=timezone.now() - timedelta(days=2))
-    sweep_push_attempts.apply()
+    sweep_rows.apply()
     assert PushAttempt.objects.get(pk=lost).status == "sent"
     assert PushAttempt.objects.get(pk=stuck).status == "unknown"
     assert PushAttempt.objects.get(pk=stale).status == "failed"

@@ -10,9 +10,17 @@ from members.models import Member
 from messaging.gateways import base
 from messaging.gateways.base import BaseGateway, ErrorEffect, GatewayError
 from messaging.gateways.state import pause_gateway, resume_gateway
-from messaging.models import Delivery, GatewayState, Message
+from messaging.models import Delivery, GatewayState, Message, OutboundSms
 from messaging.tasks import fan_out, send_deliveries, sweep_deliveries
-from tests.conftest import MEMBER, OUTSIDER, OWNER, assert_ok, make_active_group
+from tests.conftest import (
+    MEMBER,
+    OUTSIDER,
+    OWNER,
+    assert_error,
+    assert_ok,
+    login_as,
+    make_active_group,
+)
 
 pytestmark = pytest.mark.django_db
 KID = "+14155550104"
@@ -161,7 +169,11 @@ def test_a_paused_gateway_keeps_parts_queued_until_it_resumes(
     with django_capture_on_commit_callbacks(execute=True):
         resume_gateway(instance, by="test")  # hands over what waited, at once
     assert set(status_of(MEMBER)) == {Delivery.Status.SENT}
-    assert len(used.handed) == 3
+    welcomes = set(OutboundSms.objects.values_list("text", flat=True))
+    group_texts = [(to, text) for to, text in used.handed if text not in welcomes]
+    assert group_texts == [(MEMBER, "Dinner at 6"), (MEMBER, "Dinner at 6"), (MEMBER, "Later")]
+    # The welcome texts that waited for the gateway (queued with the group) went out too.
+    assert OutboundSms.objects.filter(status="queued").count() == 0
 
 
 def test_a_long_message_is_one_row_per_part(gateway, api, family):
@@ -215,7 +227,7 @@ def test_the_sweep_marks_stuck_hand_offs_unknown_and_requeues_lost_parts(gateway
         message=message, recipient=recipient, part=3, to_number=MEMBER, text="hi"
     )
     Delivery.objects.filter(pk__in=[stuck.pk, lost.pk]).update(updated_at=old)
-    assert sweep_deliveries.apply().get() == {"sent": 0, "unknown": 1, "requeued": 1}
+    assert sweep_deliveries.apply().get()["deliveries"] == {"sent": 0, "unknown": 1, "requeued": 1}
     stuck.refresh_from_db(), lost.refresh_from_db(), fresh.refresh_from_db()
     assert stuck.status == Delivery.Status.UNKNOWN
     assert lost.status == Delivery.Status.SENT  # queued again, and sent once
@@ -334,7 +346,7 @@ def test_a_worker_killed_mid_batch_leaves_only_its_hand_off_unknown(gateway, tea
     assert Delivery.objects.filter(status=Delivery.Status.SENDING).count() == 6
 
     age_claims()
-    assert sweep_deliveries.apply().get() == {"sent": 2, "unknown": 1, "requeued": 3}
+    assert sweep_deliveries.apply().get()["deliveries"] == {"sent": 2, "unknown": 1, "requeued": 3}
     statuses = [Delivery.objects.get(pk=pk).status for pk in ids]
     assert statuses == ["sent", "sent", "unknown", "sent", "sent", "sent"]
     handed = [to for to, _ in ScriptedGateway.handed]
@@ -353,7 +365,7 @@ def test_a_batch_the_log_lost_is_unknown_not_resent(gateway, team_message, setti
         fanout.send_batch(ids)
     redis.Redis.from_url(settings.REDIS_URL).flushdb()  # Redis restarted empty with the worker
     age_claims()
-    assert sweep_deliveries.apply().get() == {"sent": 0, "unknown": 6, "requeued": 0}
+    assert sweep_deliveries.apply().get()["deliveries"] == {"sent": 0, "unknown": 6, "requeued": 0}
     assert len(ScriptedGateway.handed) == 3
 
 
@@ -364,7 +376,7 @@ class SweptGateway(ScriptedGateway):
         reference = super().send_part(to, part, **kwargs)
         if len(ScriptedGateway.handed) == 2:
             age_claims()
-            SweptGateway.swept = sweep_deliveries.apply().get()
+            SweptGateway.swept = sweep_deliveries.apply().get()["deliveries"]
         return reference
 
 
@@ -384,31 +396,79 @@ def test_a_slow_worker_whose_batch_was_taken_back_stops(gateway, team_message):
     assert statuses == ["sent", "unknown", "sent", "sent", "sent", "sent"]
 
 
-def test_parts_are_debited_when_written_back_together(gateway, team_message, settings):
-    from accounts.models import Account, LedgerEntry
-    from messaging import fanout
-
-    settings.GROUPFLIER_SMS_PRICE = 3
-    account = Account.objects.get(member=team_message.group.owner)
-    Account.objects.filter(pk=account.pk).update(balance=1000, type=Account.Type.PAID)
-    gateway()
-    fanout.send_batch(list(team_message.deliveries.values_list("id", flat=True)))
-    account.refresh_from_db()
-    assert account.balance == 1000 - 6 * 3
-    assert LedgerEntry.objects.filter(account=account, kind="sms_debit").count() == 1
-
-
-def test_parts_found_sent_by_the_sweep_are_debited(gateway, team_message, settings):
+def fund(owner, balance):
+    """The owner's account as a paid one holding ``balance``, through the ledger."""
+    from accounts.ledger import post_entry
     from accounts.models import Account
-    from messaging import fanout
+
+    account = Account.objects.get(member=owner)
+    Account.objects.filter(pk=account.pk).update(type=Account.Type.PAID)
+    post_entry(account, "adjustment", balance - account.balance, note="test funds")
+    account.refresh_from_db()
+    return account
+
+
+def test_the_whole_cost_is_held_at_acceptance_and_failed_parts_given_back(gateway, api, settings):
+    from accounts.models import LedgerEntry
 
     settings.GROUPFLIER_SMS_PRICE = 3
-    account = Account.objects.get(member=team_message.group.owner)
-    Account.objects.filter(pk=account.pk).update(balance=1000, type=Account.Type.PAID)
-    gateway(cls="DyingGateway")
-    with pytest.raises(Killed):
-        fanout.send_batch(list(team_message.deliveries.values_list("id", flat=True)))
-    age_claims()
-    sweep_deliveries.apply()  # two found sent, three queued again and sent
+    group = make_active_group("Team", "Coach", OWNER, TEAM).group
+    account = fund(group.owner, 1000)
+    bad = GatewayError("not a mobile number", effect=ErrorEffect.BAD_NUMBER)
+    gateway({TEAM[0][1]: [bad]})
+    coach = group.memberships.get(member=group.owner)
+    assert_ok(
+        api("message/send", sid=login_as(OWNER), number=str(coach.address.number), message="Go")
+    )
     account.refresh_from_db()
-    assert account.balance == 1000 - 5 * 3  # the unknown part is not charged
+    # Six parts held at once; the one the gateway refused given back.
+    assert account.balance == 1000 - 6 * 3 + 3
+    kinds = list(LedgerEntry.objects.filter(account=account).values_list("kind", "amount"))
+    assert kinds[-2:] == [("sms_debit", -18), ("refund", 3)]
+    assert account.balance == sum(
+        LedgerEntry.objects.filter(account=account).values_list("amount", flat=True)
+    )
+
+
+def test_without_cover_a_send_is_refused_and_nothing_is_stored(gateway, api, settings):
+    from accounts.models import Account
+
+    settings.GROUPFLIER_SMS_PRICE = 3
+    gateway()
+    group = make_active_group("Team", "Coach", OWNER, TEAM).group
+    Account.objects.filter(member=group.owner).update(balance=17, type=Account.Type.PAID)
+    coach = group.memberships.get(member=group.owner)
+    body = api("message/send", sid=login_as(OWNER), number=str(coach.address.number), message="Go")
+    assert_error(body, "SUSPENDED", "balance")
+    assert Message.objects.count() == 0 and Delivery.objects.count() == 0
+    assert Account.objects.get(member=group.owner).balance == 17
+
+
+def test_parts_the_sweep_finds_sent_or_unknown_stay_charged(gateway, api, settings):
+    from accounts.models import Account, LedgerEntry
+
+    settings.GROUPFLIER_SMS_PRICE = 3
+    group = make_active_group("Team", "Coach", OWNER, TEAM).group
+    fund(group.owner, 1000)
+    gateway(cls="DyingGateway")
+    coach = group.memberships.get(member=group.owner)
+    with pytest.raises(Killed):
+        api("message/send", sid=login_as(OWNER), number=str(coach.address.number), message="Go")
+    message = Message.objects.get()
+    assert message.held_parts == 6
+    gateway()
+    age_claims()
+    sweep_deliveries.apply()  # two found sent, one unknown, three queued again and sent
+    assert sorted(message.deliveries.values_list("status", flat=True)) == [
+        "sent",
+        "sent",
+        "sent",
+        "sent",
+        "sent",
+        "unknown",
+    ]
+    account = Account.objects.get(member=group.owner)
+    assert account.balance == 1000 - 6 * 3  # the unknown part may have gone: it is charged
+    assert account.balance == sum(
+        LedgerEntry.objects.filter(account=account).values_list("amount", flat=True)
+    )

@@ -47,6 +47,7 @@ def test_a_receipt_moves_a_sent_part_on_and_a_repeat_changes_nothing(api, trio):
 
 
 def test_a_receipt_that_comes_before_the_write_back_is_applied_by_it(api, trio):
+    from groupflier.pipeline import rows
     from messaging import fanout
 
     send(api, trio, OWNER)
@@ -57,9 +58,7 @@ def test_a_receipt_that_comes_before_the_write_back_is_applied_by_it(api, trio):
     assert record_receipt(ref, "delivered") is True
     assert record_receipt(ref, "delivered") is False  # the provider's retry of it
     assert Receipt.objects.count() == 1
-    fanout.record_sent(
-        dad.handoff, dad.message_id, [(dad.pk, ref)], (dad.text, False, 0), batch_part=9
-    )
+    rows.record_sent(fanout.PIPELINE, dad.handoff, [(dad.pk, ref)])
     assert Delivery.objects.get(pk=dad.pk).status == Status.DELIVERED
     assert Receipt.objects.count() == 0
 
