@@ -25,9 +25,11 @@ from contextlib import contextmanager
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 
 from accounts.actions import open_account
 from accounts.models import Account
+from devices.models import Device, PushAttempt, PushOutboxEntry
 from members.models import Member
 from messaging import actions
 from messaging.models import Delivery, Message, OutboundSms
@@ -176,6 +178,50 @@ def assert_billed(owner: Member, received: Counter) -> None:
     assert account.balance == sum(account.ledger.values_list("amount", flat=True))
 
 
+def with_apps(group, every: int) -> set[str]:
+    """An Android app registered (verified) for every ``every``-th fan; their tokens."""
+    numbers = (
+        group.memberships.exclude(member_id=group.owner_id)
+        .order_by("id")
+        .values_list("member__number", flat=True)
+    )
+    devices = Device.objects.bulk_create(
+        Device(
+            number=number,
+            type=Device.Type.ANDROID,
+            token=f"fault-test-token-{n}",
+            verified=True,
+            registered_at=timezone.now(),
+        )
+        for n, number in enumerate(numbers[::every])
+    )
+    return {device.token for device in devices}
+
+
+def pushed(expected: int):
+    """True once ``expected`` pushes are planned and none is still on its way."""
+
+    def check():
+        attempts = PushAttempt.objects.all()
+        return (
+            attempts.count() == expected
+            and not attempts.filter(
+                status__in=(PushAttempt.Status.QUEUED, PushAttempt.Status.SENDING)
+            ).exists()
+        )
+
+    return check
+
+
+def assert_pushed_once(tokens: set[str]) -> None:
+    """Each device got the push once at the push service (the log backend's outbox)."""
+    received = Counter(PushOutboxEntry.objects.values_list("token", flat=True))
+    assert set(received) == tokens, f"{len(tokens - set(received))} devices got no push"
+    assert set(received.values()) == {1}, "a device got the push twice"
+    statuses = set(PushAttempt.objects.values_list("status", flat=True))
+    assert statuses == {PushAttempt.Status.SENT}, statuses
+
+
 def terminate_connections(application_name: str) -> int:
     """End the database sessions of the processes that connect as ``application_name``, the
     way an administrator or a failover does; how many there were."""
@@ -292,8 +338,10 @@ def test_redis_restarted_empty_mid_fan_out_of_2000_loses_nothing_and_bills_every
     simulator, tmp_path
 ):
     """Broker, cache and hand-off log all in the Redis that restarts, no process killed: the
-    workers record what they sent and give back what they had not started."""
+    workers record what they sent and give back what they had not started. A fifth of the
+    fans have the app, so pushes are on their way too."""
     group, owner = stadium(2001)
+    tokens = with_apps(group, every=5)
     address = str(owner.address.number)
     simulator.response_delay = 0.002  # hand-offs slow enough to be caught in the middle
     with RedisServer(tmp_path) as redis_server:
@@ -314,9 +362,11 @@ def test_redis_restarted_empty_mid_fan_out_of_2000_loses_nothing_and_bills_every
             redis_server.restart_empty(down_for=1)
             assert arrivals(simulator, "Owner").total() < 2000, "restarted too late"
             wait_until(fanned_out(message, 2000), timeout=90, what="all 2,000 texts to end")
+            wait_until(pushed(len(tokens)), timeout=30, what="every push to end")
             settle()
     assert assert_once_each(simulator, message) == {Status.SENT: 2000}
     assert_billed(group.owner, arrivals(simulator, "Owner"))
+    assert_pushed_once(tokens)
 
 
 def test_worker_database_connections_terminated_mid_fan_out_lose_nothing(simulator, tmp_path):
