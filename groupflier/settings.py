@@ -14,6 +14,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("GROUPFLIER_VAR_DIR", BASE_DIR / "var"))
@@ -43,6 +44,16 @@ def env_int(name, default):
         return int(value)
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be an integer, not {value!r}") from None
+
+
+def env_float(name, default):
+    value = env(name)
+    if value is None:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
 
 
 def env_list(name, default):
@@ -166,8 +177,13 @@ else:
             "LOCATION": VAR_DIR / "cache",
         }
     }
+    # A worker looks for a task this often when it has none (kombu's default: 1 s). Each
+    # message is two tasks in a row (fan-out, then sending), so the wait counts twice.
+    GROUPFLIER_EMBEDDED_POLL_INTERVAL = env_float("GROUPFLIER_EMBEDDED_POLL_INTERVAL", 0.1)
+    if GROUPFLIER_EMBEDDED_POLL_INTERVAL <= 0:  # 0 would spin a core per worker
+        raise ImproperlyConfigured("GROUPFLIER_EMBEDDED_POLL_INTERVAL must be above 0 seconds")
     _broker_dir = VAR_DIR / "broker"
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -175,6 +191,9 @@ else:
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
+        # The exchange tables; kombu's default is ./control, wherever the process started.
+        "control_folder": str(_broker_dir / "control"),
+        "polling_interval": GROUPFLIER_EMBEDDED_POLL_INTERVAL,
     }
 
 # --- Celery ---------------------------------------------------------------------------------
@@ -185,6 +204,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {}
+# Every queue the service routes to, declared: a worker started without --queues consumes them
+# all, so a plain `celery -A groupflier worker -B` runs everything. Dedicated workers
+# (scripts/run) pick theirs with --queues.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = [Queue("celery"), Queue("scheduler")]
+CELERY_TASK_CREATE_MISSING_QUEUES = False  # a route to an undeclared queue fails loudly
 
 # --- Web ------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

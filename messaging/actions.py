@@ -5,6 +5,7 @@ the scheduler: star commands act and reply, anything else is stored under the ne
 id and fanned out by the workers once the transaction commits.
 """
 
+import logging
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -17,6 +18,7 @@ from groups.models import Group, Membership
 from messaging.gateways.base import get_gateway
 from messaging.models import Counter, Delivery, Message
 
+logger = logging.getLogger(__name__)
 GET_DEFAULT_COUNT = 100  # /message/get without a range: the latest 100
 GET_MAX_RANGE = 500  # a range answers at most 500, oldest first
 GRAND_TOTAL = "messages"
@@ -69,8 +71,6 @@ def post(
     cost is held on the owner's account first (SPEC §5): without cover a member's message is
     refused (``SUSPENDED``, ``balance``) and nothing is stored; a notice is held regardless.
     """
-    from messaging.tasks import fan_out
-
     with transaction.atomic():
         group = Group.objects.select_for_update().get(pk=group.pk)
         last = group.messages.aggregate(last=Max("seq"))["last"] or 0
@@ -103,8 +103,21 @@ def post(
         if sender is not None:
             Membership.objects.filter(pk=sender.pk).update(last_exchanged_at=timezone.now())
         count_message()
-        transaction.on_commit(lambda: fan_out.delay(message.pk), robust=True)
+        transaction.on_commit(lambda: queue_fan_out(message.pk))
     return message
+
+
+def queue_fan_out(message_id: int) -> None:
+    """Hand the stored message to the workers. A broker that cannot be reached now does not
+    fail the send: the message is stored, and the sweep fans out what never started."""
+    from messaging.tasks import fan_out
+
+    try:
+        fan_out.delay(message_id)
+    except Exception as exc:  # noqa: BLE001 - any broker failure: the sweep re-drives
+        logger.warning(
+            "Could not queue the fan-out of message %s (%s); the sweep will", message_id, exc
+        )
 
 
 def parts_to_send(message: Message) -> int:

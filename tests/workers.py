@@ -26,7 +26,7 @@ from django.db import connection
 from groupflier.celery import app as celery_app
 
 ROOT = Path(__file__).resolve().parent.parent
-QUEUES = ("celery", "scheduler")
+QUEUES = tuple(queue.name for queue in settings.CELERY_TASK_QUEUES)
 ALL_QUEUES = ",".join(QUEUES)
 
 
@@ -87,14 +87,22 @@ def stop(process, sig=signal.SIGTERM) -> None:
             process.wait()
 
 
-def running_worker(concurrency=2, queues=ALL_QUEUES, name="w1", log_path=None, **env):
+def running_worker(
+    concurrency=2, queues=ALL_QUEUES, name="w1", log_path=None, beat_schedule=None, **env
+):
     """A `celery worker`; tasks the test queues on commit go to it through Redis (the tests'
-    own, or the one ``REDIS_URL`` in ``env`` names)."""
+    own, or the one ``REDIS_URL`` in ``env`` names).
+
+    ``queues=None`` starts it without --queues, as most deployments do; ``beat_schedule``
+    (a file) embeds beat in it (``-B``)."""
     broker = env.get("REDIS_URL")
+    options = [] if queues is None else [f"--queues={queues}"]
+    if beat_schedule is not None:
+        options += ["--beat", f"--schedule={beat_schedule}"]
     return celery_process(
         "worker",
         f"--concurrency={concurrency}",
-        f"--queues={queues}",
+        *options,
         "--loglevel=INFO",
         f"--hostname={name}@%h",
         "--without-gossip",

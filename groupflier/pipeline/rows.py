@@ -190,7 +190,9 @@ def process(pipeline: Pipeline, ids: list[int]) -> BatchResult:
     if result.again:
         queue(pipeline, result.again)
     if result.waiting and result.wait_seconds is not None:
-        queue(pipeline, result.waiting, countdown=result.wait_seconds)
+        # At most a minute ahead, then it looks again: a long ETA on Redis outlives the
+        # broker's visibility timeout.
+        queue(pipeline, result.waiting, countdown=min(result.wait_seconds, MAX_BACKOFF))
     return result
 
 
@@ -220,7 +222,8 @@ def with_database(write, delays=DB_RETRY_DELAYS):
     while the connection is down: a worker that lost its connection still writes what it
     knows. Raises the last error when the database stays away."""
     for attempt, delay in enumerate(delays):
-        time.sleep(delay)
+        if delay:
+            time.sleep(delay)
         try:
             return write()
         except (OperationalError, InterfaceError) as exc:

@@ -15,5 +15,6 @@ class ConsoleGateway(BaseGateway):
     def send_part(self, to: str, part: str, *, from_number: str = "", sender_name: str = "") -> str:
         text = f"{sender_name}: {part}" if sender_name else part
         record = OutboxMessage.objects.create(to=to, from_number=from_number, text=text)
-        logger.info("SMS from %s to %s: %s", from_number or "-", to, text)
+        # Not the text: a PIN in it must stay on the phone (the outbox), out of the logs.
+        logger.info("SMS from %s to %s (%s characters)", from_number or "-", to, len(text))
         return f"console-{record.pk}"
