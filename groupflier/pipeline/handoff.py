@@ -149,12 +149,16 @@ def mark_sent(token: str, delivery_ids: list[int]) -> None:
 
 
 def forget(token: str, delivery_ids: list[int], *, batch: bool = False) -> None:
-    """Drop the records of parts whose outcome is in the database (and of the batch)."""
+    """Drop the records of parts whose outcome is in the database (and of the batch). A store
+    that cannot be reached keeps them until they expire: they are no longer needed."""
     keys = [_part_key(token, delivery_id) for delivery_id in delivery_ids]
     if batch:
         keys.append(_batch_key(token))
     if keys:
-        _log().delete_many(keys)
+        try:
+            _log().delete_many(keys)
+        except Exception:  # noqa: BLE001 - only tidying: the outcomes are written
+            pass
 
 
 @dataclass
