@@ -103,9 +103,11 @@ INSTALLED_APPS = [
     "accounts",
     "messaging",
     "devices",
+    "axes",
 ]
 
 MIDDLEWARE = [
+    "groupflier.api.middleware.RequestBodyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -114,7 +116,35 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it answers a locked-out admin login.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# --- The admin's login (issue 12) -------------------------------------------------------------
+# django-axes counts failed admin logins per client address and per user name (either one
+# locks), in the database, so the limit holds across web processes.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("GROUPFLIER_ADMIN_LOGIN_FAILURES", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("GROUPFLIER_ADMIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+# The address the API's throttles count too (GROUPFLIER_TRUSTED_PROXIES).
+AXES_CLIENT_IP_CALLABLE = "groupflier.admin_login.client_ip"
+
+# Behind TLS: cookies marked Secure, and the proxy's header that says the request was HTTPS
+# (e.g. X-Forwarded-Proto; set it only when the proxy always sets or strips that header).
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("GROUPFLIER_SECURE_COOKIES", False)
+_proxy_ssl_header = env("GROUPFLIER_PROXY_SSL_HEADER")
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https") if _proxy_ssl_header else None
+)
+
+# Request bodies (SPEC §1): a larger one answers 413 REQUEST_TOO_LARGE before it is read.
+GROUPFLIER_MAX_BODY_BYTES = env_int("GROUPFLIER_MAX_BODY_BYTES", 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = GROUPFLIER_MAX_BODY_BYTES
 
 ROOT_URLCONF = "groupflier.urls"
 WSGI_APPLICATION = "groupflier.wsgi.application"
@@ -201,6 +231,8 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Workers and beat log through LOGGING below (its redacting formatter), not Celery's own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {}
@@ -250,13 +282,24 @@ SPECTACULAR_SETTINGS = {
     "PREPROCESSING_HOOKS": ["groupflier.api.schema.only_api_endpoints"],
 }
 
+# Every line passes through groupflier.logs.redact: no secret, PIN, sid or card number in a
+# log (a GET's query string, the webhook secret in a path). django.server is runserver's
+# request log, which would otherwise print full query strings through its own handler.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "formatters": {
+        "plain": {
+            "()": "groupflier.logs.RedactingFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s: %(message)s",
+        }
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }
 
 # --- GroupFlier -----------------------------------------------------------------------------
@@ -316,6 +359,11 @@ GROUPFLIER_THROTTLE_PER_ADDRESS = env("GROUPFLIER_THROTTLE_PER_ADDRESS", "60/min
 GROUPFLIER_THROTTLE_PIN_PER_NUMBER = env("GROUPFLIER_THROTTLE_PIN_PER_NUMBER", "5/hour")
 # Every system text (PINs, welcomes, replies) of the whole service: past it they wait.
 GROUPFLIER_BUDGET_SYSTEM_TEXTS = env("GROUPFLIER_BUDGET_SYSTEM_TEXTS", "600/minute")
+# SPEC §6, SMS pumping: staged group creations per client address, members added per account
+# (each is texted a welcome), welcome and notice texts per destination number.
+GROUPFLIER_THROTTLE_CREATE_PER_ADDRESS = env("GROUPFLIER_THROTTLE_CREATE_PER_ADDRESS", "10/hour")
+GROUPFLIER_BUDGET_ADDS_PER_ACCOUNT = env("GROUPFLIER_BUDGET_ADDS_PER_ACCOUNT", "500/day")
+GROUPFLIER_BUDGET_NOTICES_PER_NUMBER = env("GROUPFLIER_BUDGET_NOTICES_PER_NUMBER", "3/day")
 # Reverse proxies in front of the web process that append to X-Forwarded-For (0: none, so the
 # peer's address is the client's).
 GROUPFLIER_TRUSTED_PROXIES = env_int("GROUPFLIER_TRUSTED_PROXIES", 0)

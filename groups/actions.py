@@ -15,6 +15,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts.actions import open_account
+from groupflier.api import throttles
 from groupflier.api.errors import ApiError, ErrorType
 from groupflier.api.schema import flag
 from groups import notices, roster
@@ -93,6 +94,10 @@ def create_group(spec: NewGroup, session_member: Member | None) -> Created:
     if not active and pending_groups_of(creator).count() >= settings.GROUPFLIER_MAX_PENDING_GROUPS:
         raise ApiError(ErrorType.TOO_MANY_PENDING_GROUPS)
 
+    if active:
+        # Everyone but the creator gets a welcome now (SPEC §6). A staged group counts when
+        # its creator activates it: anyone can stage one in someone else's name.
+        throttles.check_adds(roster.adds_budget_of(creator.pk), len(spec.members))
     account, first_group = open_account(creator, email=spec.email)
     now = timezone.now()
     group = Group.objects.create(
@@ -131,11 +136,6 @@ def activate_group(group: Group) -> bool:
     group.refresh_from_db()
     notices.welcome_everyone(group)
     return True
-
-
-def activate_pending_groups(creator: Member) -> list[Group]:
-    """Every staged group of ``creator`` that has not expired: they proved the number."""
-    return [group for group in pending_groups_of(creator).order_by("pk") if activate_group(group)]
 
 
 @transaction.atomic
@@ -258,9 +258,11 @@ def update_group_with_pin(
     """/group/set with ``pin`` + ``pin_number`` in place of a sid (SPEC §2).
 
     The PIN (or the account password) is checked exactly as /member/login checks it, with its
-    lockout; then every staged group of that creator goes live and the settings apply to the
-    group ``number`` names. All of it or nothing: an error in the settings leaves the PIN
-    unused, so the creator can correct the call and send it again. Answers a fresh sid too.
+    lockout; then the group ``number`` names goes live if it is the creator's staged group,
+    and the settings apply to it. Only that one: anyone can stage a group in someone else's
+    name, and it must not go live because that person activated their own. All of it or
+    nothing: an error in the settings leaves the PIN unused, so the creator can correct the
+    call and send it again. Answers a fresh sid too.
     """
     refused = None
     with transaction.atomic():
@@ -272,8 +274,14 @@ def update_group_with_pin(
             refused = error
         else:
             creator = Member.objects.get(number=pin_number)
-            activate_pending_groups(creator)
-            group = update_group(membership_for(creator, number), changes)
+            named = membership_for(creator, number)
+            group = update_group(named, changes)
+            if named.is_owner and pending_groups_of(creator).filter(pk=named.group_id).exists():
+                # Last, after every other check: a refusal here spends nothing. The members'
+                # welcomes count against the creator's budget now that it goes live (SPEC §6).
+                others = named.group.memberships.count() - 1
+                throttles.check_adds(roster.adds_budget_of(creator.pk), others)
+                activate_group(group)
     if refused is not None:
         raise refused
     return group, sid

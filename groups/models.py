@@ -113,3 +113,18 @@ class Membership(models.Model):
     @property
     def is_owner(self) -> bool:
         return self.member_id == self.group.owner_id
+
+
+class Absence(models.Model):
+    """A time a member was away from a group: from their ``bye`` until ``*hi`` (or being added
+    or joining again). What the group said meanwhile is not theirs to read (SPEC §3)."""
+
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="absences")
+    left_at = models.DateTimeField()
+    returned_at = models.DateTimeField(null=True, blank=True)  # null: still away
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"{self.membership} away from {self.left_at:%Y-%m-%d %H:%M}"

@@ -7,6 +7,7 @@ activated. A member who left (``bye``) or turned SMS off (``sms=0``) gets none o
 """
 
 from groups.models import Group, Membership
+from messaging.command_mark import name_commands
 from messaging.models import OutboundSms
 from messaging.sms import queue_system_sms
 
@@ -24,7 +25,10 @@ def _reachable(membership: Membership) -> bool:
 
 def _text(membership: Membership, text: str, kind: str) -> None:
     queue_system_sms(
-        str(membership.member.number), text, kind, from_number=str(membership.address.number)
+        str(membership.member.number),
+        name_commands(text),
+        kind,
+        from_number=str(membership.address.number),
     )
 
 

@@ -15,12 +15,14 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Value
 from django.db.models.functions import Lower
+from django.utils import timezone
 
+from groupflier.api import throttles
 from groupflier.api.errors import ApiError, ErrorType
 from groups import notices
 from groups.addresses import choose_address, lock_members, refuse_pool_number
 from groups.lookup import locked
-from groups.models import Group, Membership
+from groups.models import Absence, Group, Membership
 from members.actions import get_or_create_member
 from members.models import Member
 
@@ -63,6 +65,7 @@ def admit(group: Group, name: str, number: str, added_by: Membership | None) -> 
     if returning is not None:
         returning.bye, returning.name = False, name
         returning.save(update_fields=["bye", "name"])
+        mark_away(returning, False)
         membership = returning
     else:
         member = get_or_create_member(number)
@@ -86,7 +89,19 @@ def add_member(actor: Membership, name: str, number: str) -> Membership:
     if group.suspended:
         # An administrator stopped this group; adding would text welcomes from it.
         raise ApiError(ErrorType.SUSPENDED)
-    return admit(group, name, number, added_by=actor)
+    # Each add texts a welcome: the group's owner's account has a daily budget (SPEC §6).
+    budget = adds_budget_of(group.owner_id)
+    throttles.check_adds(budget, 1)
+    try:
+        return admit(group, name, number, added_by=actor)
+    except ApiError:
+        throttles.give_back_adds(budget, 1)
+        raise
+
+
+def adds_budget_of(owner_id: int) -> str:
+    """The budget members added to an owner's groups count against: the owner's account."""
+    return f"member-{owner_id}"
 
 
 def find_member(group: Group, *, number: str | None = None, name: str | None = None):
@@ -166,7 +181,19 @@ def _set_bye(actor: Membership, bye: bool) -> bool:
     """True when it changed anything (a star command then answers ``refresh``)."""
     with transaction.atomic():
         actor = locked(actor)
-        return bool(Membership.objects.filter(pk=actor.pk, bye=not bye).update(bye=bye))
+        changed = bool(Membership.objects.filter(pk=actor.pk, bye=not bye).update(bye=bye))
+        if changed:
+            mark_away(actor, bye)
+        return changed
+
+
+def mark_away(membership: Membership, away: bool) -> None:
+    """Open an absence when the member leaves, close it when they come back."""
+    now = timezone.now()
+    if away:
+        Absence.objects.create(membership=membership, left_at=now)
+    else:
+        membership.absences.filter(returned_at__isnull=True).update(returned_at=now)
 
 
 def leave(actor: Membership) -> bool:

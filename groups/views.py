@@ -1,7 +1,7 @@
-from groupflier.api.endpoint import Endpoint, SessionRule
+from groupflier.api import throttles
+from groupflier.api.endpoint import Endpoint, SessionRule, client_address
 from groupflier.api.errors import ApiError, ErrorType
 from groupflier.api.params import (
-    TRUE_WORDS,
     Email,
     Flag,
     NumberedPairs,
@@ -88,11 +88,12 @@ class GroupCreate(Endpoint):
     )
     returns = {"number": STRING, "first_group": FLAG}
 
-    def throttle_applies(self, raw):
-        # Only the calls that text a PIN spend the per-address budget (SPEC §6).
-        return (read_raw(raw, "send_pin") or "").lower() in TRUE_WORDS
+    throttled = True  # every call, with or without send_pin or a sid (SPEC §6)
 
     def act(self, request, args):
+        if request.member is None or str(request.member.number) != args.number:
+            # A staged group: anyone can make one, and a new account with it.
+            throttles.check_staged_creations(client_address(request))
         created = actions.create_group(
             actions.NewGroup(
                 name=args.group,
@@ -119,8 +120,9 @@ class GroupSet(Endpoint):
         "The owner changes any of the optional settings of the group `number` (their own group "
         "number). Answers the group's invite code, made up the first time if none was chosen. "
         "Instead of a `sid`, the creator of a staged group may pass the `pin` texted by "
-        "/group/create (`send_pin=1`) or /member/find with `pin_number`: every staged group of "
-        "theirs goes live and the answer carries a fresh `sid`. A wrong PIN counts toward the "
+        "/group/create (`send_pin=1`) or /member/find with `pin_number`: the staged group "
+        "`number` names goes live (no other staged group of theirs) and the answer carries a "
+        "fresh `sid`. A wrong PIN counts toward the "
         "lockout of /member/login. `sid` in the answer (an addition) is the session to use from "
         "now on."
     )
@@ -152,6 +154,7 @@ class GroupSet(Endpoint):
         ErrorType.NOT_OWNER,
         ErrorType.USED_INVITE_CODE,
         ErrorType.CANT_MAKE_PUBLIC,
+        ErrorType.THROTTLE,
     )
     returns = {"invite_code": STRING, "sid": STRING}
 

@@ -36,6 +36,7 @@ class MemberLogin(Endpoint):
     ]
     errors = (ErrorType.INVALID_PIN, ErrorType.LOCKOUT)
     returns = {"sid": STRING}
+    throttled = True  # the lockout is per number; this stops spraying guesses across numbers
 
     def act(self, request, args):
         return {"sid": actions.login(args.number, args.pin, args.source or "")}
@@ -102,7 +103,8 @@ class MemberAdd(Endpoint):
         "(saying who added them and how to leave). With notify_on_add the other members are "
         "told. Only the owner adds when disable_add is set. A number that had left the group "
         "(bye) comes back in under the new name. An administrator's suspension stops adds "
-        "(`SUSPENDED`, an addition)."
+        "(`SUSPENDED`, an addition). An account adds at most "
+        "GROUPFLIER_BUDGET_ADDS_PER_ACCOUNT members a day (`THROTTLE`)."
     )
     session = SessionRule.REQUIRED
     params = [
@@ -119,6 +121,7 @@ class MemberAdd(Endpoint):
         ErrorType.DUP_NAME,
         ErrorType.TOO_MANY_MEMBERS,
         ErrorType.SUSPENDED,
+        ErrorType.THROTTLE,
     )
 
     def act(self, request, args):

@@ -9,12 +9,13 @@ import logging
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import Case, F, IntegerField, Max, Min, Q, Value, When
+from django.db.models import Case, Exists, F, IntegerField, Max, Min, OuterRef, Q, Value, When
 from django.utils import timezone
 
 from accounts.billing import check_can_send, hold_parts
 from groupflier.api.errors import ApiError, ErrorType
-from groups.models import Group, Membership
+from groups.models import Absence, Group, Membership
+from messaging.command_mark import command_word
 from messaging.gateways.base import get_gateway
 from messaging.models import Counter, Delivery, Message
 
@@ -32,7 +33,8 @@ class Sent:
 
 
 def is_star_command(text: str) -> bool:
-    return text.startswith("*")
+    """`*` and a word, or `#` and a command word (SPEC §3: `#bye` = `*bye`)."""
+    return command_word(text) is not None
 
 
 def send(membership: Membership, text: str, *, cc: bool = False, source=Message.Source.API) -> Sent:
@@ -146,8 +148,12 @@ def grand_total() -> int:
 
 
 def visible_messages(membership: Membership):
-    """The messages of the group that ``membership`` can see (SPEC §3: reply_to_owner)."""
-    messages = Message.objects.filter(group_id=membership.group_id)
+    """The messages of the group that ``membership`` can see (SPEC §3): none sent while they
+    were away (``bye``), and in a reply_to_owner group only their own and the owner's."""
+    away = Absence.objects.filter(
+        membership_id=membership.pk, left_at__lte=OuterRef("created_at")
+    ).filter(Q(returned_at__isnull=True) | Q(returned_at__gt=OuterRef("created_at")))
+    messages = Message.objects.filter(group_id=membership.group_id).exclude(Exists(away))
     if membership.member_id == membership.group.owner_id:
         return messages
     return messages.filter(Q(owner_only=False) | Q(sender__member_id=membership.member_id))

@@ -10,6 +10,7 @@ from groupflier.api.errors import ApiError, ErrorType
 from groups import roster
 from groups.models import Membership
 from messaging.actions import Sent
+from messaging.command_mark import name_commands
 
 HELP = (
     "Commands: *who lists members, *add NAME NUMBER, *remove NAME or NUMBER, *name NEWNAME, "
@@ -34,6 +35,7 @@ REFUSALS = {
     ErrorType.TOO_LONG: "Names are at most 30 characters.",
     ErrorType.SUSPENDED: "This group is suspended.",
     ErrorType.MEMBER_LOOKUP_FAILED: "You are no longer in this group.",
+    ErrorType.THROTTLE: "Too many members were added today: try again tomorrow.",
 }
 
 
@@ -41,14 +43,17 @@ def run(membership: Membership, text: str) -> Sent:
     word, _, rest = text[1:].strip().partition(" ")
     handler = COMMANDS.get(word.lower(), show_help)
     try:
-        return handler(membership, rest.strip())
+        sent = handler(membership, rest.strip())
     except ApiError as refusal:
         return Sent(reply=explain(refusal))
+    sent.reply = name_commands(sent.reply)
+    return sent
 
 
 def explain(refusal: ApiError) -> str:
     template = REFUSALS.get(refusal.error_type, "That did not work ({token}).")
-    return template.format(subtype=refusal.subtype or "", token=refusal.error_type.value)
+    text = template.format(subtype=refusal.subtype or "", token=refusal.error_type.value)
+    return name_commands(text)
 
 
 def show_help(membership: Membership, rest: str) -> Sent:

@@ -15,11 +15,12 @@ from django.utils import timezone
 
 from groupflier import phones
 from groupflier.api.errors import ApiError
-from groups.models import Group, Membership
+from groups.models import Group, Membership, PoolNumber
 from members.models import Member
 from messaging import actions
+from messaging.command_mark import name_commands
 from messaging.commands import explain
-from messaging.models import InboundSms, Message
+from messaging.models import MAX_SMS_TEXT, InboundSms, Message
 
 logger = logging.getLogger(__name__)
 
@@ -57,19 +58,32 @@ def receive(inbound: Inbound) -> str | None:
     except ApiError:
         logger.warning("Inbound text from an invalid number %r ignored", inbound.sender)
         return None
-    to_number = _normalize_or_blank(inbound.to_number)
-    # What a phone sends is kept, but for NUL, which PostgreSQL text cannot hold.
-    text = inbound.text.replace("\x00", "").strip()
-    if not _first_time(sender, to_number, text):
+    if PoolNumber.objects.filter(number=sender).exists():
+        # One of our own numbers: answering it would start a loop of replies.
+        logger.warning("Inbound text from the service's own number %s ignored", sender)
         return None
-    record = InboundSms.objects.create(
-        sender=sender, to_number=to_number, text=text, gateway=inbound.gateway
-    )
-    reply, group = route(sender, to_number, text)
-    InboundSms.objects.filter(pk=record.pk).update(
-        group=group, outcome=(reply or "delivered to the group")[:200]
-    )
-    return reply
+    to_number = _normalize_or_blank(inbound.to_number)
+    # What a phone sends is kept, but for NUL, which PostgreSQL text cannot hold, and past
+    # MAX_SMS_TEXT characters (phones join long texts; SPEC §3 keeps them whole up to there).
+    text = inbound.text.replace("\x00", "").strip()[:MAX_SMS_TEXT].strip()
+    seen = _seen_key(sender, to_number, text)
+    if not cache.add(seen, 1, timeout=DUPLICATE_WINDOW_SECONDS):
+        return None
+    try:
+        with transaction.atomic():
+            record = InboundSms.objects.create(
+                sender=sender, to_number=to_number, text=text, gateway=inbound.gateway
+            )
+            reply, group = route(sender, to_number, text)
+            InboundSms.objects.filter(pk=record.pk).update(
+                group=group, outcome=(reply or "delivered to the group")[:200]
+            )
+    except BaseException:
+        # Nothing was kept: the gateway will call again, and that call must not look like a
+        # repeat of this one, or the text would be lost for good.
+        cache.delete(seen)
+        raise
+    return name_commands(reply)
 
 
 def _normalize_or_blank(number: str) -> str:
@@ -79,9 +93,9 @@ def _normalize_or_blank(number: str) -> str:
         return ""
 
 
-def _first_time(sender: str, to_number: str, text: str) -> bool:
+def _seen_key(sender: str, to_number: str, text: str) -> str:
     digest = hashlib.sha256(f"{sender}|{to_number}|{text}".encode()).hexdigest()
-    return cache.add(f"inbound:{digest}", 1, timeout=DUPLICATE_WINDOW_SECONDS)
+    return f"inbound:{digest}"
 
 
 def route(sender: str, to_number: str, text: str) -> tuple[str | None, Group | None]:

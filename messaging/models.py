@@ -89,6 +89,9 @@ class GatewayState(models.Model):
         return f"{self.gateway} ({'paused' if self.paused else 'sending'})"
 
 
+MAX_SMS_TEXT = 1600
+
+
 class Message(models.Model):
     """A text sent to a group, through the API, by SMS or by the scheduler.
 
@@ -111,7 +114,9 @@ class Message(models.Model):
     # The sender as they were when they sent it: a later rename or removal does not rewrite history.
     sender_name = models.CharField(max_length=30, blank=True)
     sender_number = models.CharField(max_length=20, blank=True)
-    text = models.CharField(max_length=150)
+    # The API takes 150 characters; a text that arrives by SMS may be longer (phones join long
+    # texts) and is kept whole up to MAX_SMS_TEXT (SPEC §3).
+    text = models.CharField(max_length=MAX_SMS_TEXT)
     cc = models.BooleanField(default=False)
     # A reply_to_owner message from an ordinary member: only the owner and its sender see it.
     owner_only = models.BooleanField(default=False)

@@ -12,8 +12,10 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
+from groupflier.api import throttles
 from groupflier.api.throttles import consume, parse_rate
 from groupflier.pipeline import rows
+from groups.models import PoolNumber
 from members.models import Member
 from messaging.gateways.base import GatewayError, get_gateway
 from messaging.gateways.state import apply_recipient_effect, is_paused
@@ -22,18 +24,34 @@ from messaging.models import OutboundSms
 logger = logging.getLogger(__name__)
 MASKED_PIN = "Your GroupFlier PIN is ******"
 CAP_ALERT_KEY = "alert:system-text-cap"
+# Texts the budget of SPEC §6 holds per destination number; PINs have their own.
+NOTICE_KINDS = (OutboundSms.Kind.WELCOME, OutboundSms.Kind.NOTICE)
 
 
 def queue_system_sms(to: str, text: str, kind: str, *, from_number: str = "") -> OutboundSms:
-    """Record the text and queue its sending once the surrounding transaction commits."""
+    """Record the text and queue its sending once the surrounding transaction commits; or
+    record it skipped, with the reason, when it must not go."""
     sms = OutboundSms.objects.create(to=to, text=text, kind=kind, from_number=from_number)
-    if Member.objects.filter(number=to, blocked=True).exists():
+    reason = why_not_send(to, kind)
+    if reason is not None:
         OutboundSms.objects.filter(pk=sms.pk).update(
-            status=OutboundSms.Status.SKIPPED, error="the number has opted out (STOP)"
+            status=OutboundSms.Status.SKIPPED, error=reason[:200]
         )
+        sms.status, sms.error = OutboundSms.Status.SKIPPED, reason[:200]
         return sms
     transaction.on_commit(lambda: rows.queue(PIPELINE, [sms.pk]))
     return sms
+
+
+def why_not_send(to: str, kind: str) -> str | None:
+    """Why a system text to ``to`` is held back (SPEC §3, §6), or None when it may go."""
+    if PoolNumber.objects.filter(number=to).exists():
+        return "a service pool number: texting it would loop"
+    if Member.objects.filter(number=to, blocked=True).exists():
+        return "the number has opted out (STOP)"
+    if kind in NOTICE_KINDS:
+        return throttles.notice_refusal(to)
+    return None
 
 
 def cap_alert() -> str | None:

@@ -79,8 +79,9 @@ def test_text_that_cannot_be_stored_is_a_clear_400(api, value):
     # NUL cannot be stored in PostgreSQL text; a lone surrogate cannot be encoded at all.
     response = api("group/create", via="json", **{**CREATE, "name": value})
     assert_error(response, "BAD_REQUEST", "name", http_status=400)
+    # A sid that cannot be one is no session (SPEC §1).
     response = api("member/groups", via="json", sid=value)
-    assert_error(response, "BAD_REQUEST", "sid", http_status=400)
+    assert_error(response, "AUTHORIZATION_REQUIRED", http_status=401)
 
 
 def test_a_nested_json_value_is_a_clear_400(api):

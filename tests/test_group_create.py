@@ -186,7 +186,8 @@ def test_send_pin_spends_the_per_address_budget(api, settings):
     assert_error(api("group/create", **{**CREATE, "group": "Three"}, send_pin="1"), "THROTTLE")
 
 
-def test_without_send_pin_no_throttle_applies(api, settings):
-    settings.GROUPFLIER_THROTTLE_PER_ADDRESS = "1/minute"
-    for name in ("One", "Two", "Three"):
+def test_without_send_pin_the_per_address_budget_applies_too(api, settings):
+    settings.GROUPFLIER_THROTTLE_PER_ADDRESS = "2/minute"
+    for name in ("One", "Two"):
         assert_ok(api("group/create", **{**CREATE, "group": name}))
+    assert_error(api("group/create", **{**CREATE, "group": "Three"}), "THROTTLE")

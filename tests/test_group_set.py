@@ -164,7 +164,7 @@ def stage(api, name, members, *, send_pin=True):
     return Group.objects.get(owner__number=CREATOR, name=name), body["number"]
 
 
-def test_a_pin_activates_every_staged_group_and_answers_a_sid(api):
+def test_a_pin_activates_the_named_staged_group_and_answers_a_sid(api):
     first, first_number = stage(api, "Book club", [("Bob", FRIEND)])
     second, _ = stage(api, "Chess", [("Cy", OTHER_FRIEND)], send_pin=False)
     assert texts_to(FRIEND) == [] and texts_to(OTHER_FRIEND) == []  # staged: nobody is told
@@ -179,10 +179,13 @@ def test_a_pin_activates_every_staged_group_and_answers_a_sid(api):
         )
     )
     assert set(body) == {"status", "invite_code", "sid"}
-    for group in (first, second):
-        group.refresh_from_db()
-        assert group.status == Group.Status.ACTIVE and group.activated_at is not None
-    assert first.description == "Books" and second.description == ""
+    first.refresh_from_db()
+    assert first.status == Group.Status.ACTIVE and first.activated_at is not None
+    assert first.description == "Books"
+    # Only the group named by `number` goes live: anyone can stage a group in someone else's
+    # name (SPEC §2).
+    second.refresh_from_db()
+    assert second.status == Group.Status.PENDING and texts_to(OTHER_FRIEND) == []
 
     # The sid is a real session.
     assert assert_ok(api("member/groups", sid=body["sid"]))["number"] == CREATOR
@@ -191,11 +194,21 @@ def test_a_pin_activates_every_staged_group_and_answers_a_sid(api):
     [welcome] = texts_from(FRIEND, str(bob.address.number))
     assert 'Ann added you to the GroupFlier group "Book club"' in welcome
     assert "*bye" in welcome and "STOP" in welcome
-    cy = membership_of(second, OTHER_FRIEND)
-    assert len(texts_from(OTHER_FRIEND, str(cy.address.number))) == 1
     ann = membership_of(first, CREATOR)
     [live] = texts_from(CREATOR, str(ann.address.number))
     assert 'Your GroupFlier group "Book club" is live' in live
+
+
+def test_a_group_staged_in_someone_elses_name_stays_pending(api):
+    """An attacker stages a group with strangers in the victim's name; the victim then
+    activates their own group with a PIN: the attacker's group must not go live."""
+    planted, _ = stage(api, "Prank", [("Stranger", OTHER_FRIEND)], send_pin=False)
+    own, own_number = stage(api, "Book club", [("Bob", FRIEND)])
+    assert_ok(api("group/set", pin=latest_pin(CREATOR), pin_number=CREATOR, number=own_number))
+    planted.refresh_from_db()
+    own.refresh_from_db()
+    assert (own.status, planted.status) == (Group.Status.ACTIVE, Group.Status.PENDING)
+    assert texts_to(OTHER_FRIEND) == []
 
 
 def test_pin_and_pin_number_come_together(api):

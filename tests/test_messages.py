@@ -285,3 +285,32 @@ def test_inbound_command_feeds_a_text_in(capsys, family):
     )
     assert Message.objects.get().text == "Running late"
     assert "No reply." in capsys.readouterr().out
+
+
+def test_a_member_who_left_does_not_see_what_was_sent_while_away(api, say, family):
+    """SPEC §3: not in /message/get nor /message/count; after *hi, what is sent from then on."""
+    number = family.address_of(family.member)
+
+    def count():
+        body = assert_ok(api("message/count", sid=family.member.sid, number=number))
+        return body["results"][0]["count"]
+
+    assert_ok(say(family.owner, "before"))
+    assert_ok(api("member/bye", sid=family.member.sid, group=number))
+    assert_ok(say(family.owner, "while away"))
+    assert [m["txt"] for m in read(api, family, family.member)] == ["before"]
+    assert count() == 1
+    assert_ok(say(family.member, "*hi"))
+    assert_ok(say(family.owner, "after"))
+    assert_ok(say(family.member, "*bye"))
+    assert_ok(say(family.owner, "away again"))
+    assert_ok(say(family.member, "*hi"))
+    assert [m["txt"] for m in read(api, family, family.member)] == ["before", "after"]
+    assert [m["txt"] for m in read(api, family, family.member, message_from=1)] == [
+        "before",
+        "after",
+    ]
+    assert read(api, family, family.member, message_id=2) == []
+    assert count() == 2
+    # Everyone else still sees everything.
+    assert len(read(api, family, family.owner)) == 4

@@ -17,8 +17,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from groupflier.api import throttles
-from groupflier.api.errors import ErrorType, authorization_required
+from groupflier.api.errors import ApiError, ErrorType, authorization_required
 from groupflier.api.params import Param, Secret, parse_params, read_raw
+
+# Far longer than any sid this service makes (43 characters); a longer one is not looked up.
+MAX_SID_LENGTH = 200
 
 
 class SessionRule(Enum):
@@ -82,7 +85,12 @@ class Endpoint(APIView):
             return None
         from members.sessions import member_for_sid
 
-        sid = read_raw(raw, "sid")
+        try:
+            sid = read_raw(raw, "sid")
+        except ApiError:
+            sid = None  # NUL, a lone surrogate, not text: no session can have it (SPEC §1)
+        if sid is not None and len(sid) > MAX_SID_LENGTH:
+            sid = None
         self.request.sid = sid
         member = member_for_sid(sid) if sid else None
         if member is None and self.session is SessionRule.REQUIRED:
@@ -122,10 +130,13 @@ class Endpoint(APIView):
 
 def request_parameters(request) -> dict:
     """Query string, then form or JSON body; on a clash the body wins (SPEC §1)."""
-    from groupflier.api.errors import ApiError
-
     merged = {key: request.query_params.get(key) for key in request.query_params}
-    body = request.data
+    try:
+        body = request.data
+    except RecursionError:  # JSON nested deeper than the parser goes
+        raise ApiError(
+            ErrorType.BAD_REQUEST, "The JSON body is nested too deep", http_status=400
+        ) from None
     if hasattr(body, "getlist"):
         merged.update({key: body.get(key) for key in body})
     elif isinstance(body, dict):

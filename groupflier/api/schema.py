@@ -104,6 +104,10 @@ class EndpointSchema(AutoSchema):
             "400": json_content(
                 error_schema([ErrorType.BAD_REQUEST]), "The body could not be read"
             ),
+            "413": json_content(
+                error_schema([ErrorType.REQUEST_TOO_LARGE]),
+                "The body is over GROUPFLIER_MAX_BODY_BYTES",
+            ),
         }
         if endpoint.session is SessionRule.REQUIRED:
             responses["401"] = json_content(

@@ -1,7 +1,9 @@
 """Fixed-window budgets kept in the cache (Redis in production) so they hold across processes.
 
-SPEC §6: a per-client-address budget on each throttled endpoint, and a per-destination
-budget on calls that text a PIN (SMS pumping stops there).
+SPEC §6: every text the service originates costs its operator money, so every path that makes
+one has a budget: a per-client-address budget on each throttled endpoint, staged group
+creations per address, PIN texts per destination number, members added per account, and
+welcome and notice texts per destination number. Each is a ``COUNT/PERIOD`` setting.
 """
 
 import time
@@ -25,18 +27,34 @@ def parse_rate(rate: str) -> tuple[int, int]:
         ) from None
 
 
-def consume(scope: str, ident: str, rate: str) -> bool:
-    """Count one use of ``scope`` by ``ident``; False when the budget is already spent."""
+def _key(scope: str, ident: str, period: int) -> str:
+    return f"throttle:{scope}:{ident}:{int(time.time()) // period}"
+
+
+def consume(scope: str, ident: str, rate: str, amount: int = 1) -> bool:
+    """Count ``amount`` uses of ``scope`` by ``ident``; False, with nothing counted, when they
+    would overspend the budget."""
     limit, period = parse_rate(rate)
-    window = int(time.time()) // period
-    key = f"throttle:{scope}:{ident}:{window}"
+    key = _key(scope, ident, period)
     cache.add(key, 0, timeout=period + 1)
     try:
-        used = cache.incr(key)
+        used = cache.incr(key, amount)
     except ValueError:  # the key expired between add and incr: a new window has begun
-        cache.add(key, 1, timeout=period + 1)
-        used = 1
-    return used <= limit
+        cache.add(key, amount, timeout=period + 1)
+        used = amount
+    if used > limit:
+        give_back(scope, ident, rate, amount)
+        return False
+    return True
+
+
+def give_back(scope: str, ident: str, rate: str, amount: int = 1) -> None:
+    """Undo ``consume`` for uses that did not happen after all (a refused add)."""
+    _, period = parse_rate(rate)
+    try:
+        cache.decr(_key(scope, ident, period), amount)
+    except ValueError:
+        pass  # its window is over: nothing left to give back
 
 
 def check_client_address(endpoint_path: str, address: str) -> None:
@@ -47,3 +65,31 @@ def check_client_address(endpoint_path: str, address: str) -> None:
 def check_pin_destination(number: str) -> None:
     if not consume("pin", number, settings.GROUPFLIER_THROTTLE_PIN_PER_NUMBER):
         raise ApiError(ErrorType.THROTTLE)
+
+
+def check_staged_creations(address: str) -> None:
+    """/group/create without the creator's sid: a new pending group (and maybe a new account)
+    per call, so it has a budget of its own per client address."""
+    if not consume("create", address, settings.GROUPFLIER_THROTTLE_CREATE_PER_ADDRESS):
+        raise ApiError(ErrorType.THROTTLE)
+
+
+def check_adds(account_ident: str, count: int) -> None:
+    """Members added by one account (each gets a welcome text); give_back_adds when the add
+    is refused after all."""
+    if not consume("adds", account_ident, settings.GROUPFLIER_BUDGET_ADDS_PER_ACCOUNT, count):
+        raise ApiError(ErrorType.THROTTLE)
+
+
+def give_back_adds(account_ident: str, count: int) -> None:
+    give_back("adds", account_ident, settings.GROUPFLIER_BUDGET_ADDS_PER_ACCOUNT, count)
+
+
+def notice_refusal(number: str) -> str | None:
+    """Why a welcome or notice text to ``number`` is held back, or None when it may go."""
+    if consume("notices", number, settings.GROUPFLIER_BUDGET_NOTICES_PER_NUMBER):
+        return None
+    return (
+        "too many welcome and notice texts to this number "
+        f"(GROUPFLIER_BUDGET_NOTICES_PER_NUMBER={settings.GROUPFLIER_BUDGET_NOTICES_PER_NUMBER})"
+    )

@@ -82,6 +82,10 @@ class BaseGateway:
     (a subject field, or a ``"Mom: "`` prefix), so callers pass the bare text and the name.
     """
 
+    # What members are told to type before a command word (SPEC §3): a gateway whose
+    # character set lacks `*` sets "#" (messaging.command_mark).
+    command_mark = "*"
+
     def __init__(self, **options):
         self.options = options
 

@@ -421,6 +421,8 @@ def _text_fields(sender_name: str, part: str) -> str | None:
 
 
 class GroupTextingGateway(BaseGateway):
+    command_mark = "#"  # its character set has no `*` (SPEC §3)
+
     def __init__(
         self,
         *,
