@@ -268,15 +268,12 @@ def texts_at(simulator, number: str, containing: str) -> list[str]:
         ]
 
 
-def test_a_message_and_welcomes_accepted_while_the_broker_is_down_arrive_once_it_is_back(
+def test_a_message_accepted_while_the_broker_is_down_reaches_everyone_once_it_is_back(
     simulator, tmp_path
 ):
-    """The broker is down when /message/send is answered, and when /group/create makes a
-    group whose members get welcome texts; it comes back empty."""
     kids = [(f"Kid {n}", f"+1415555{7100 + n:04d}") for n in range(20)]
     created = make_active_group("Family", "Mom", OWNER, kids)
     address = str(created.creator.address.number)
-    coaches = {f"number_{n}": f"+1415555{7200 + n:04d}" for n in range(5)}
     with RedisServer(tmp_path) as broker:
         env = pipeline_env(simulator, REDIS_URL=broker.url)
         with running_web(log_path=tmp_path / "web.log", **env) as web:
@@ -284,26 +281,41 @@ def test_a_message_and_welcomes_accepted_while_the_broker_is_down_arrive_once_it
             sid = login_as(OWNER)
             answer = call(web, "message/send", sid=sid, number=address, message="Practice at 5")
             assert answer["status"] == "OK" and answer["id"] == 1, answer
-            names = {f"name_{n}": f"Coach {n}" for n in range(5)}
-            answer = call(
-                web, "group/create", sid=sid, group="Team", name="Mom", number=OWNER,
-                **names, **coaches,
-            )  # fmt: skip
-            assert answer["status"] == "OK", answer
         message = Message.objects.get(group=created.group, seq=1)
         assert message.text == "Practice at 5"
 
         broker.start()  # back, and empty
-        welcomed = [OWNER, *coaches.values()]
         with pipeline(simulator, tmp_path, REDIS_URL=broker.url):
             wait_until(fanned_out(message, 20), timeout=60, what="all 20 texts to end")
+            settle()
+    assert assert_once_each(simulator, message) == {Status.SENT: 20}
+
+
+def test_welcomes_of_a_group_created_while_the_broker_is_down_arrive_once_it_is_back(
+    simulator, tmp_path
+):
+    make_active_group("Family", "Mom", OWNER, [("Dad", "+14155550102")])
+    coaches = {f"number_{n}": f"+1415555{7200 + n:04d}" for n in range(5)}
+    names = {f"name_{n}": f"Coach {n}" for n in range(5)}
+    with RedisServer(tmp_path) as broker:
+        env = pipeline_env(simulator, REDIS_URL=broker.url)
+        with running_web(log_path=tmp_path / "web.log", **env) as web:
+            broker.kill()
+            answer = call(
+                web, "group/create", sid=login_as(OWNER), group="Team", name="Mom",
+                number=OWNER, **names, **coaches,
+            )  # fmt: skip
+            assert answer["status"] == "OK", answer
+
+        broker.start()  # back, and empty
+        welcomed = [OWNER, *coaches.values()]
+        with pipeline(simulator, tmp_path, REDIS_URL=broker.url):
             wait_until(
                 lambda: all(texts_at(simulator, number, "group Team") for number in welcomed),
                 timeout=60,
                 what="the welcomes at the gateway",
             )
             settle()
-    assert assert_once_each(simulator, message) == {Status.SENT: 20}
     assert [len(texts_at(simulator, number, "group Team")) for number in welcomed] == [1] * 6
     assert set(OutboundSms.objects.values_list("status", flat=True)) == {OutboundSms.Status.SENT}
 
