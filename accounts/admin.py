@@ -74,7 +74,7 @@ class AccountAdmin(admin.ModelAdmin):
         "email",
         "created_at",
     )
-    list_filter = ("type",)
+    list_filter = ("type", ("created_at", admin.DateFieldListFilter))
     search_fields = ("member__number", "email")
     # The balance moves only through ledger entries; of a card only these were ever kept.
     readonly_fields = (
@@ -162,7 +162,7 @@ class AccountAdmin(admin.ModelAdmin):
 @admin.register(Charge)
 class ChargeAdmin(RecordAdmin):
     list_display = ("created_at", "account", "amount", "status", "reason", "card_description")
-    list_filter = ("status",)
+    list_filter = ("status", ("created_at", admin.DateFieldListFilter))
     search_fields = ("account__member__number", "payment_reference")
     actions = ["refund"]
 
@@ -183,5 +183,5 @@ class ChargeAdmin(RecordAdmin):
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(RecordAdmin):
     list_display = ("created_at", "account", "kind", "amount", "balance_after", "note")
-    list_filter = ("kind",)
+    list_filter = ("kind", ("created_at", admin.DateFieldListFilter))
     search_fields = ("account__member__number", "reference", "note")

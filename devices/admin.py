@@ -31,7 +31,12 @@ class DeviceAdmin(admin.ModelAdmin):
         "last_push_error",
         "registered_at",
     )
-    list_filter = ("type", "verified", "last_push_status")
+    list_filter = (
+        "type",
+        "verified",
+        "last_push_status",
+        ("registered_at", admin.DateFieldListFilter),
+    )
     search_fields = ("number", "token")
     readonly_fields = ("created_at", "registered_at", "last_push_at")
     inlines = [PushAttemptInline]
@@ -59,14 +64,20 @@ class PushAttemptAdmin(admin.ModelAdmin):
         "attempts",
         "error",
     )
-    list_filter = ("status", "service", "with_content")
+    list_filter = ("status", "service", "with_content", ("created_at", admin.DateFieldListFilter))
     search_fields = ("number", "group_number", "token")
     readonly_fields = [field.name for field in PushAttempt._meta.fields]
+
+    def has_add_permission(self, request):
+        return False  # made by each group message's fan-out
 
 
 @admin.register(PushOutboxEntry)
 class PushOutboxEntryAdmin(admin.ModelAdmin):
     list_display = ("created_at", "service", "token", "title", "body")
-    list_filter = ("service",)
+    list_filter = ("service", ("created_at", admin.DateFieldListFilter))
     search_fields = ("token", "body")
     readonly_fields = ("created_at", "service", "token", "title", "body", "data")
+
+    def has_add_permission(self, request):
+        return False  # what the log backend "pushed"

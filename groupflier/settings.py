@@ -84,6 +84,9 @@ def _embedded_secret_key():
 
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env("SECRET_KEY") or _embedded_secret_key()
+# Old keys, newest first, still accepted for the admin's sessions and signed values while a new
+# SECRET_KEY takes over (README: Rotating SECRET_KEY).
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -104,9 +107,12 @@ INSTALLED_APPS = [
     "messaging",
     "devices",
     "axes",
+    "groupflier",  # the operations commands: backup, restore
 ]
 
 MIDDLEWARE = [
+    "groupflier.health.HealthCheckMiddleware",
+    "groupflier.metrics.ApiMetricsMiddleware",
     "groupflier.api.middleware.RequestBodyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -131,6 +137,8 @@ AXES_FAILURE_LIMIT = env_int("GROUPFLIER_ADMIN_LOGIN_FAILURES", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("GROUPFLIER_ADMIN_LOCKOUT_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
 AXES_RESET_ON_SUCCESS = True
+# Its start-up banner would be a line at every manage.py command.
+AXES_VERBOSE = False
 # The address the API's throttles count too (GROUPFLIER_TRUSTED_PROXIES).
 AXES_CLIENT_IP_CALLABLE = "groupflier.admin_login.client_ip"
 
@@ -154,13 +162,15 @@ APPEND_SLASH = False
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # groupflier/templates: the admin's base page with the operator alerts.
+        "DIRS": [BASE_DIR / "groupflier" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "groupflier.alerts.context",
             ],
         },
     },
@@ -282,19 +292,32 @@ SPECTACULAR_SETTINGS = {
     "PREPROCESSING_HOOKS": ["groupflier.api.schema.only_api_endpoints"],
 }
 
-# Every line passes through groupflier.logs.redact: no secret, PIN, sid or card number in a
-# log (a GET's query string, the webhook secret in a path). django.server is runserver's
-# request log, which would otherwise print full query strings through its own handler.
+# One line per event, each through groupflier.logs.redact: no secret, PIN, sid or card number
+# in a log (a GET's query string, the webhook secret in a path). LOG_FORMAT=json writes each as
+# a JSON object, the routine lines of frequent periodic tasks are dropped, and Celery uses this
+# same setup. django.server is runserver's request log, which would otherwise print full query
+# strings through its own handler.
+LOG_FORMAT = env("LOG_FORMAT", "plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT is plain or json, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"quiet_periodic_tasks": {"()": "groupflier.logs.QuietPeriodicTasks"}},
     "formatters": {
         "plain": {
             "()": "groupflier.logs.RedactingFormatter",
             "format": "%(asctime)s %(levelname)s %(name)s: %(message)s",
+        },
+        "json": {"()": "groupflier.logs.json_formatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["quiet_periodic_tasks"],
         }
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.request": {"level": "ERROR"},
@@ -418,3 +441,7 @@ CELERY_BEAT_SCHEDULE["messaging-send-due-scheduled"] = {
 # Group Texting's keyword and forwarding URLs are /webhooks/grouptexting/<secret>/keyword and
 # .../inbox; with no secret set, both answer 404.
 GROUPTEXTING_WEBHOOK_SECRET = env("GROUPTEXTING_WEBHOOK_SECRET", "")
+
+# --- Operations (SPEC §10) --------------------------------------------------------------------
+# /metrics answers only with "Authorization: Bearer <token>"; empty: /metrics is off (404).
+GROUPFLIER_METRICS_TOKEN = env("GROUPFLIER_METRICS_TOKEN", "")

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import views as account_views
 from devices import views as device_views
+from groupflier import health, metrics
 from groupflier.api import handlers
 from groups import views as group_views
 from members import views as member_views
@@ -36,6 +37,10 @@ ENDPOINTS = [
     *message_views.ENDPOINTS,
 ]
 
+admin.site.site_header = "GroupFlier operations"
+admin.site.site_title = "GroupFlier"
+admin.site.index_title = "Groups, texts and the gateway"
+
 urlpatterns = [
     path("admin", RedirectView.as_view(url="/admin/")),
     path("admin/", admin.site.urls),
@@ -43,6 +48,9 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     *[url for endpoint in ENDPOINTS for url in endpoint.urls()],
     path("webhooks/grouptexting/<str:secret>/<str:kind>", webhooks.grouptexting),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     # Anything else is the API's JSON 404, even with DEBUG on.
     re_path(r"^.*$", handlers.not_found),
 ]

@@ -1,23 +1,30 @@
 from django.contrib import admin
 
+from groupflier.admin_tools import ReadOnlyTabularInline
 from groups.models import Membership
 from members.models import ApiSession, LoginGuard, Member
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(ReadOnlyTabularInline):
+    """Shown, not edited: memberships change through the roster's rules (the API, star commands)."""
+
     model = Membership
     fk_name = "member"
-    extra = 0
     fields = ("group", "name", "address", "bye", "sms", "broadcast")
-    raw_id_fields = ("group", "address")
 
 
 @admin.register(Member)
 class MemberAdmin(admin.ModelAdmin):
     list_display = ("number", "blocked", "created_at")
-    list_filter = ("blocked",)
+    list_filter = ("blocked", ("created_at", admin.DateFieldListFilter))
     search_fields = ("number", "memberships__name")
+    # A number is blocked by STOP and unblocked by START (messaging.inbound), which the
+    # carrier's rules require; an admin edit would go around them.
+    readonly_fields = ("number", "blocked", "blocked_at", "created_at")
     inlines = [MembershipInline]
+
+    def has_add_permission(self, request):
+        return False  # members come with the groups they are added to
 
 
 @admin.register(ApiSession)
@@ -27,6 +34,9 @@ class ApiSessionAdmin(admin.ModelAdmin):
     # The hash is useless to a person and the sid itself is never stored.
     exclude = ("key_hash",)
     readonly_fields = ("member", "source", "created_at", "last_used_at")
+
+    def has_add_permission(self, request):
+        return False  # sessions are made by a PIN login
 
 
 @admin.register(LoginGuard)

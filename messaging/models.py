@@ -156,7 +156,12 @@ class Delivery(models.Model):
                                 ``messaging.receipts``)
     FAILED, SKIPPED, UNKNOWN, DELIVERED and UNDELIVERED are final; SENT is final where the
     gateway reports no delivery. Which claimed part a dead worker was handing over is told by
-    the hand-off log (``messaging.handoff``), so at most one per worker process ends UNKNOWN.
+    the hand-off log (``groupflier.pipeline.handoff``), so at most one per worker process ends
+    UNKNOWN. The pipeline never leaves a final status; an operator may, deliberately
+    (``messaging.operator``, from the admin):
+        FAILED  -> QUEUED    queued again with a fresh count of attempts
+        UNKNOWN -> QUEUED    sent again, which may duplicate (the admin asks first)
+        UNKNOWN -> FAILED    settled without a resend
     """
 
     class Status(models.TextChoices):

@@ -729,29 +729,46 @@ def test_the_command_checks_and_stores_the_credits(gateway, sim, capsys):
     assert GatewayState.objects.get(gateway="grouptexting").credits == 100
 
 
+def answering_getpass(monkeypatch, *answers):
+    """The command's prompts without echo, answered in order."""
+    from messaging.management.commands import grouptexting as command
+
+    given = iter(answers)
+    monkeypatch.setattr(command, "getpass", lambda prompt: next(given))
+
+
+CARD_ARGS = [
+    "--first-name", "Ada", "--last-name", "Lovelace", "--address", "1 Main St",
+    "--city", "Springfield", "--state", "IL", "--zip", "62701", "--country", "US",
+    "--type", "Visa", "--exp-month", "12", "--exp-year", "30",
+]  # fmt: skip
+
+
 @pytest.mark.django_db
 def test_the_command_buys_credits_without_printing_or_logging_the_card(
-    gateway, sim, capsys, caplog
+    gateway, sim, capsys, caplog, monkeypatch
 ):
     caplog.set_level(logging.DEBUG)
-    card_args = [
-        "--first-name", "Ada", "--last-name", "Lovelace", "--address", "1 Main St",
-        "--city", "Springfield", "--state", "IL", "--zip", "62701", "--country", "US",
-        "--type", "Visa", "--exp-month", "12", "--exp-year", "30",
-        "--cc-number", CARD_NUMBER, "--cc-code", CARD_CODE,
-    ]  # fmt: skip
-    call_command("grouptexting", "credits/buy", "--credits", "40", *card_args)
+    answering_getpass(monkeypatch, CARD_NUMBER, CARD_CODE)
+    call_command("grouptexting", "credits/buy", "--credits", "40", *CARD_ARGS)
     out = capsys.readouterr()
     assert "credits/buy: 1" in out.out
     assert sim.credits == 140
+    answering_getpass(monkeypatch, "4111111111111112", CARD_CODE)
     with pytest.raises(CommandError) as declined:
-        call_command(
-            "grouptexting", "credits/buy", "--credits", "40", *card_args[:-4],
-            "--cc-number", "4111111111111112", "--cc-code", CARD_CODE,
-        )  # fmt: skip
+        call_command("grouptexting", "credits/buy", "--credits", "40", *CARD_ARGS)
     assert "declined" in str(declined.value)
     everything = out.out + out.err + capsys.readouterr().out + caplog.text + str(declined.value)
     assert CARD_NUMBER not in everything and CARD_CODE not in everything
+
+
+def test_the_command_takes_no_card_number_as_an_argument(gateway, sim):
+    # On the command line it would stay in the shell history and the process list.
+    with pytest.raises(CommandError, match="unrecognized arguments"):
+        call_command(
+            "grouptexting", "credits/buy", "--credits", "40", *CARD_ARGS,
+            "--cc-number", CARD_NUMBER, "--cc-code", CARD_CODE,
+        )  # fmt: skip
 
 
 def test_the_command_checks_and_sets_up_keywords(gateway, sim, capsys):

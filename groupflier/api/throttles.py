@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 
+from groupflier import metrics
 from groupflier.api.errors import ApiError, ErrorType
 
 PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
@@ -44,6 +45,7 @@ def consume(scope: str, ident: str, rate: str, amount: int = 1) -> bool:
         used = amount
     if used > limit:
         give_back(scope, ident, rate, amount)
+        metrics.count_throttle_refusal(scope.split(":", 1)[0])
         return False
     return True
 

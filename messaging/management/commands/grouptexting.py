@@ -6,12 +6,13 @@
     manage.py grouptexting keyword/rent WORD --first-name ...           (card number asked)
     manage.py grouptexting keyword/setup WORD [--group G] [--autoreply T] [--email E] [--url U]
 
-The card number and security code are asked without echo unless given as options (which
-leaves them in the shell history and the process list); they are never printed or logged.
+The card number and security code are always asked without echo: as options they would
+stay in the shell history and the process list. They are never printed or logged.
 """
 
 from getpass import getpass
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
 from messaging.gateway_tasks import refresh_credits
@@ -35,8 +36,6 @@ CARD_OPTIONS = (
 def add_card_arguments(parser):
     for flag, dest, help_text in CARD_OPTIONS:
         parser.add_argument(flag, dest=dest, required=True, help=help_text)
-    parser.add_argument("--cc-number", help="card number (asked without echo when left out)")
-    parser.add_argument("--cc-code", help="security code (asked without echo when left out)")
 
 
 class Command(BaseCommand):
@@ -61,7 +60,10 @@ class Command(BaseCommand):
         setup.add_argument("--url", help="call this URL when the keyword is received")
 
     def handle(self, *args, call, **options):
-        gateway = GroupTextingGateway()
+        try:
+            gateway = GroupTextingGateway()
+        except ImproperlyConfigured as exc:
+            raise CommandError(str(exc)) from None
         try:
             if call == "credits/check":
                 credits = refresh_credits(gateway)
@@ -92,6 +94,6 @@ class Command(BaseCommand):
     def _card(self, options) -> Card:
         return Card(
             **{dest: options[dest] for _, dest, _ in CARD_OPTIONS},
-            number=options["cc_number"] or getpass("Card number: "),
-            code=options["cc_code"] or getpass("Security code: "),
+            number=getpass("Card number: "),
+            code=getpass("Security code: "),
         )

@@ -1,5 +1,7 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
+from groupflier import phones
+from groupflier.api.errors import ApiError
 from messaging.inbound import Inbound, receive
 
 
@@ -12,5 +14,12 @@ class Command(BaseCommand):
         parser.add_argument("--to", dest="to_number", default="", help="The group number texted")
 
     def handle(self, *args, text, sender, to_number, **options):
+        # A gateway would never deliver these; say so rather than have the text ignored.
+        for flag, number in (("--from", sender), ("--to", to_number)):
+            if number:
+                try:
+                    phones.normalize(number)
+                except ApiError:
+                    raise CommandError(f"{flag} {number!r} is not a phone number") from None
         reply = receive(Inbound(sender=sender, to_number=to_number, text=text, gateway="cli"))
         self.stdout.write(f"Reply to {sender}: {reply}" if reply else "No reply.")

@@ -1,6 +1,6 @@
 import json
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from groupflier import phones
 from groupflier.api.errors import ApiError
@@ -23,7 +23,7 @@ class Command(BaseCommand):
             try:
                 texts = texts.filter(to=phones.normalize(to))
             except ApiError:
-                texts = texts.filter(to=to)
+                raise CommandError(f"--to {to!r} is not a phone number") from None
         newest = list(texts.order_by("-id")[:limit])[::-1]
         if as_json:
             self.stdout.write(json.dumps([_as_dict(text) for text in newest]))
