@@ -33,7 +33,7 @@ def gateway_paused() -> str | None:
 
 def system_text_cap() -> str | None:
     """The service-wide cap on system texts holds texts back (SPEC §6)."""
-    from messaging.sms import cap_alert
+    from texts.actions import cap_alert
 
     return cap_alert()
 

@@ -24,3 +24,23 @@ def log_task_failure(**kwargs):
     from groupflier.logs import log_task_failure
 
     log_task_failure(**kwargs)
+
+
+def _refuse_if_misconfigured(process: str) -> None:
+    import django
+
+    django.setup()
+    from groupflier.startup import refuse_if_misconfigured
+
+    refuse_if_misconfigured(process)
+
+
+# A worker or beat with a backend that cannot work stops at once, with one line.
+@signals.worker_init.connect
+def _check_worker(**kwargs):
+    _refuse_if_misconfigured("Celery worker")
+
+
+@signals.beat_init.connect
+def _check_beat(**kwargs):
+    _refuse_if_misconfigured("Celery beat")

@@ -48,7 +48,9 @@ def redact(text: str) -> str:
 
 def _webhook_secret() -> str:
     try:
-        return getattr(settings, "GROUPTEXTING_WEBHOOK_SECRET", "") or ""
+        from groupflier.backends import provider_setting
+
+        return provider_setting("GROUPTEXTING_WEBHOOK_SECRET", "") or ""
     except ImproperlyConfigured:  # gunicorn's master logs before Django is set up
         return ""
 

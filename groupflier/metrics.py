@@ -252,7 +252,7 @@ class ServiceCollector:
         )
 
     def system_text_metrics(self):
-        from messaging.models import OutboundSms
+        from texts.models import OutboundSms
 
         Status = OutboundSms.Status
         family = GaugeMetricFamily(

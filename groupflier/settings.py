@@ -16,6 +16,8 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
+from messaging.gateways import provider_packages
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("GROUPFLIER_VAR_DIR", BASE_DIR / "var"))
 
@@ -101,6 +103,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "phonenumber_field",
+    "texts",
     "members",
     "groups",
     "accounts",
@@ -108,6 +111,9 @@ INSTALLED_APPS = [
     "devices",
     "axes",
     "groupflier",  # the operations commands: backup, restore
+    # Each SMS provider's package is an app too (its management commands): found, not listed.
+    *[f"messaging.gateways.{provider}" for provider in provider_packages()],
+    "webapp",
 ]
 
 MIDDLEWARE = [
@@ -261,6 +267,11 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"  # collectstatic fills it; whitenoise serves it
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+# Hashed names (app.3f2a9c.js), so whitenoise serves them with a year's cache lifetime.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "webapp.storage.StaticStorage"},
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -332,19 +343,12 @@ PHONENUMBER_DEFAULT_FORMAT = "E164"
 # The service's own numbers that members text. Fictional 555-01xx numbers by default.
 GROUPFLIER_POOL_NUMBERS = env_list("GROUPFLIER_POOL_NUMBERS", [f"+1202555010{i}" for i in range(5)])
 
-GROUPFLIER_SMS_GATEWAY = env("GROUPFLIER_SMS_GATEWAY", "messaging.gateways.console.ConsoleGateway")
+# A short name (console, grouptexting, twilio, android: messaging/gateways/<name>) or a dotted path.
+GROUPFLIER_SMS_GATEWAY = env("GROUPFLIER_SMS_GATEWAY", "console")
 GROUPFLIER_SMS_GATEWAY_OPTIONS = env_json("GROUPFLIER_SMS_GATEWAY_OPTIONS", {})
 
-# Group Texting (GROUPFLIER_SMS_GATEWAY=messaging.gateways.grouptexting.GroupTextingGateway).
-# Point GROUPTEXTING_BASE_URL at `manage.py grouptexting_simulator` to run without an account.
-GROUPTEXTING_USER = env("GROUPTEXTING_USER", "")
-GROUPTEXTING_PASSWORD = env("GROUPTEXTING_PASSWORD", "")
-GROUPTEXTING_BASE_URL = env("GROUPTEXTING_BASE_URL", "https://app.grouptexting.com/api/")
-# The provider allows 2 connections a second from all our processes together ("off": no rate).
-GROUPTEXTING_RATE = env("GROUPTEXTING_RATE", "2/second")
-GROUPTEXTING_MAX_CONNECTIONS = env_int("GROUPTEXTING_MAX_CONNECTIONS", 2)  # 0: no cap
-GROUPTEXTING_TIMEOUT = env_int("GROUPTEXTING_TIMEOUT", 30)  # seconds, per network step
-GROUPTEXTING_MAX_WAIT = env_int("GROUPTEXTING_MAX_WAIT", 300)  # for a slot, then retry later
+# Each gateway's own settings (GROUPTEXTING_USER, TWILIO_AUTH_TOKEN...) are read from the
+# environment by its package (messaging/gateways/<provider>/backend.py; the README lists them).
 # Any gateway with a credit balance: checked periodically, resumes a paused gateway when it
 # can send again, warns below the threshold.
 GROUPFLIER_GATEWAY_CREDIT_CHECK_SECONDS = env_int("GROUPFLIER_GATEWAY_CREDIT_CHECK_SECONDS", 300)
@@ -438,9 +442,6 @@ CELERY_BEAT_SCHEDULE["messaging-send-due-scheduled"] = {
     "schedule": 2.0,
     "options": {"queue": "scheduler", "expires": 10},
 }
-# Group Texting's keyword and forwarding URLs are /webhooks/grouptexting/<secret>/keyword and
-# .../inbox; with no secret set, both answer 404.
-GROUPTEXTING_WEBHOOK_SECRET = env("GROUPTEXTING_WEBHOOK_SECRET", "")
 
 # --- Operations (SPEC §10) --------------------------------------------------------------------
 # /metrics answers only with "Authorization: Bearer <token>"; empty: /metrics is off (404).

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -10,7 +10,6 @@ from groupflier.api import handlers
 from groups import views as group_views
 from members import views as member_views
 from messaging import views as message_views
-from messaging import webhooks
 
 ENDPOINTS = [
     group_views.GroupCreate,
@@ -47,10 +46,13 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     *[url for endpoint in ENDPOINTS for url in endpoint.urls()],
-    path("webhooks/grouptexting/<str:secret>/<str:kind>", webhooks.grouptexting),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics.metrics_view, name="metrics"),
+    # Each SMS provider's webhooks under webhooks/<provider>/ (messaging.gateways.urls).
+    path("webhooks/", include("messaging.gateways.urls")),
+    # The web app (SPEC §9): / leads to /app/.
+    path("", include("webapp.urls")),
     # Anything else is the API's JSON 404, even with DEBUG on.
     re_path(r"^.*$", handlers.not_found),
 ]

@@ -7,9 +7,9 @@ activated. A member who left (``bye``) or turned SMS off (``sms=0``) gets none o
 """
 
 from groups.models import Group, Membership
-from messaging.command_mark import name_commands
-from messaging.models import OutboundSms
-from messaging.sms import queue_system_sms
+from texts.actions import queue_system_sms
+from texts.marks import name_commands
+from texts.models import OutboundSms
 
 HOW_TO_LEAVE = "Reply *bye to leave the group, STOP to stop all GroupFlier texts."
 

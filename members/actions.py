@@ -13,8 +13,8 @@ from groupflier.api import throttles
 from groupflier.api.errors import ApiError, ErrorType
 from members import sessions
 from members.models import LoginGuard, LoginPin, Member
-from messaging.models import OutboundSms
-from messaging.sms import queue_system_sms
+from texts.actions import queue_system_sms
+from texts.models import OutboundSms
 
 
 def get_or_create_member(number: str) -> Member:

@@ -15,9 +15,9 @@ from django.utils import timezone
 from accounts.billing import check_can_send, hold_parts
 from groupflier.api.errors import ApiError, ErrorType
 from groups.models import Absence, Group, Membership
-from messaging.command_mark import command_word
 from messaging.gateways.base import get_gateway
 from messaging.models import Counter, Delivery, Message
+from texts.marks import command_word
 
 logger = logging.getLogger(__name__)
 GET_DEFAULT_COUNT = 100  # /message/get without a range: the latest 100

@@ -15,10 +15,10 @@ from messaging.models import (
     GatewayState,
     InboundSms,
     Message,
-    OutboundSms,
     OutboxMessage,
     ScheduledMessage,
 )
+from texts.models import OutboundSms
 
 
 @admin.register(OutboundSms)

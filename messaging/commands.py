@@ -10,7 +10,7 @@ from groupflier.api.errors import ApiError, ErrorType
 from groups import roster
 from groups.models import Membership
 from messaging.actions import Sent
-from messaging.command_mark import name_commands
+from texts.marks import name_commands
 
 HELP = (
     "Commands: *who lists members, *add NAME NUMBER, *remove NAME or NUMBER, *name NEWNAME, "

@@ -18,9 +18,11 @@ from groupflier.api.errors import ApiError
 from groups.models import Group, Membership, PoolNumber
 from members.models import Member
 from messaging import actions
-from messaging.command_mark import name_commands
 from messaging.commands import explain
 from messaging.models import MAX_SMS_TEXT, InboundSms, Message
+from texts.actions import queue_system_sms
+from texts.marks import name_commands
+from texts.models import OutboundSms
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +86,24 @@ def receive(inbound: Inbound) -> str | None:
         cache.delete(seen)
         raise
     return name_commands(reply)
+
+
+def receive_and_text_back(inbound: Inbound) -> str | None:
+    """``receive`` for a gateway with no reply channel of its own (the console gateway:
+    ``manage.py inbound`` and the development phone page): the reply goes back as a text
+    from the number texted, so the sender's phone shows it like any other."""
+    with transaction.atomic():
+        reply = receive(inbound)
+        if reply:
+            sender = phones.normalize(inbound.sender)
+            to_number = _normalize_or_blank(inbound.to_number)
+            # The STOP confirmation is the one text a number that has just opted out still
+            # gets (SPEC §3): its own kind, which the block does not hold back.
+            kind = (
+                OutboundSms.Kind.STOP_CONFIRMATION if reply == STOPPED else OutboundSms.Kind.REPLY
+            )
+            queue_system_sms(sender, reply, kind, from_number=to_number)
+    return reply
 
 
 def _normalize_or_blank(number: str) -> str:

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 import pytest
 from django.core.cache import cache
+from django.test import override_settings
 
 from groupflier.celery import app as celery_app
 from groups import actions as group_actions
@@ -25,6 +26,18 @@ OUTSIDER = "+14155550103"
 
 def pytest_configure(config):
     celery_app.conf.task_always_eager = True
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _static_files_without_manifest():
+    # Pages rendered in the test process name static files as found in the apps, so no
+    # collectstatic is needed; the browser tests (tests/test_webapp_browser.py) collect them and
+    # serve the hashed names through whitenoise, as production does.
+    plain = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+    from django.conf import settings
+
+    with override_settings(STORAGES={**settings.STORAGES, "staticfiles": plain}):
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -43,8 +43,9 @@ def one_of_each(family, django_capture_on_commit_callbacks):
     from messaging import actions
     from messaging.gateways.console import ConsoleGateway
     from messaging.inbound import Inbound, receive
-    from messaging.models import GatewayState, OutboundSms, ScheduledMessage
-    from messaging.sms import queue_system_sms
+    from messaging.models import GatewayState, ScheduledMessage
+    from texts.actions import queue_system_sms
+    from texts.models import OutboundSms
 
     ConsoleGateway().send(family.member.number, "hello")
     queue_system_sms(family.member.number, "welcome", OutboundSms.Kind.WELCOME)

@@ -5,9 +5,10 @@ import re
 
 import pytest
 
-from messaging.models import OutboundSms, OutboxMessage
+from messaging.models import OutboxMessage
 from tests.conftest import MEMBER, OWNER, assert_ok
 from tests.workers import running_worker, wait_until
+from texts.models import OutboundSms
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

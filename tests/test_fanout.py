@@ -10,7 +10,7 @@ from members.models import Member
 from messaging.gateways import base
 from messaging.gateways.base import BaseGateway, ErrorEffect, GatewayError
 from messaging.gateways.state import pause_gateway, resume_gateway
-from messaging.models import Delivery, GatewayState, Message, OutboundSms
+from messaging.models import Delivery, GatewayState, Message
 from messaging.tasks import fan_out, send_deliveries, sweep_deliveries
 from tests.conftest import (
     MEMBER,
@@ -21,6 +21,7 @@ from tests.conftest import (
     login_as,
     make_active_group,
 )
+from texts.models import OutboundSms
 
 pytestmark = pytest.mark.django_db
 KID = "+14155550104"
@@ -63,7 +64,7 @@ class WatchingGateway(ScriptedGateway):
 @pytest.fixture
 def gateway(settings):
     ScriptedGateway.script, ScriptedGateway.handed = {}, []
-    base._load.cache_clear()
+    base.SMS_GATEWAY.cache_clear()
 
     def use(script=None, cls="ScriptedGateway", **options):
         settings.GROUPFLIER_SMS_GATEWAY = f"tests.test_fanout.{cls}"
@@ -72,7 +73,7 @@ def gateway(settings):
         return ScriptedGateway
 
     yield use
-    base._load.cache_clear()
+    base.SMS_GATEWAY.cache_clear()
 
 
 @pytest.fixture

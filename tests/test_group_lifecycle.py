@@ -12,7 +12,6 @@ from groups import actions
 from groups.models import Group, Membership, PoolNumber
 from groups.tasks import expire_pending_groups
 from members.models import Member
-from messaging.models import OutboundSms
 from tests.conftest import (
     MEMBER,
     OUTSIDER,
@@ -24,6 +23,7 @@ from tests.conftest import (
     texts_to,
 )
 from tests.group_helpers import membership_of, roster, texts_from
+from texts.models import OutboundSms
 
 pytestmark = pytest.mark.django_db
 

@@ -7,8 +7,9 @@ import pytest
 from groupflier import health, metrics
 from messaging.gateways.base import get_gateway
 from messaging.gateways.state import pause_gateway, resume_gateway
-from messaging.models import Delivery, Message, OutboundSms
+from messaging.models import Delivery, Message
 from tests.conftest import assert_error
+from texts.models import OutboundSms
 
 pytestmark = pytest.mark.django_db
 

@@ -147,7 +147,7 @@ def test_the_site_header_names_the_service(admin_client):
 @pytest.mark.parametrize(
     "model",
     [
-        "messaging_outboundsms",
+        "texts_outboundsms",
         "messaging_outboxmessage",
         "messaging_inboundsms",
         "messaging_delivery",

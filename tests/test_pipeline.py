@@ -17,8 +17,8 @@ from groupflier.pipeline.tasks import sweep_rows
 from members.models import Member
 from messaging import fanout
 from messaging.gateways.base import ErrorEffect, GatewayError
-from messaging.models import Delivery, Message, OutboundSms, OutboxMessage
-from messaging.sms import MASKED_PIN, cap_alert, queue_system_sms
+from messaging.models import Delivery, Message, OutboxMessage
+from messaging.sms import MASKED_PIN
 from messaging.sms import PIPELINE as TEXTS
 from tests.conftest import MEMBER, OWNER, assert_ok
 from tests.test_fanout import (  # noqa: F401 - fixtures
@@ -28,6 +28,8 @@ from tests.test_fanout import (  # noqa: F401 - fixtures
     team_message,
     team_unplanned,
 )
+from texts.actions import cap_alert, queue_system_sms
+from texts.models import OutboundSms
 
 pytestmark = pytest.mark.django_db
 SENT = Delivery.Status.SENT
@@ -42,7 +44,7 @@ def here(gateway, settings):
 
     def use(cls):
         settings.GROUPFLIER_SMS_GATEWAY = f"tests.test_pipeline.{cls}"
-        base._load.cache_clear()
+        base.SMS_GATEWAY.cache_clear()
 
     return use
 

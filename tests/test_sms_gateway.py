@@ -10,9 +10,10 @@ from members.models import Member
 from messaging.gateways import base
 from messaging.gateways.base import BaseGateway, GatewayError, get_gateway
 from messaging.gateways.console import ConsoleGateway
-from messaging.models import OutboundSms, OutboxMessage
-from messaging.sms import queue_system_sms
+from messaging.models import OutboxMessage
 from messaging.tasks import send_outbound_sms
+from texts.actions import queue_system_sms
+from texts.models import OutboundSms
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +35,7 @@ class FlakyGateway(BaseGateway):
 @pytest.fixture
 def flaky(settings):
     FlakyGateway.calls = []
-    base._load.cache_clear()
+    base.SMS_GATEWAY.cache_clear()
 
     def use(**options):
         settings.GROUPFLIER_SMS_GATEWAY = "tests.test_sms_gateway.FlakyGateway"
@@ -42,7 +43,7 @@ def flaky(settings):
         return FlakyGateway
 
     yield use
-    base._load.cache_clear()
+    base.SMS_GATEWAY.cache_clear()
 
 
 def queue(text="hello"):

@@ -1,19 +1,18 @@
-"""The payment backend interface: one base class, one error type, chosen by dotted path in settings.
+"""The payment backend interface: one base class, one error type, chosen in settings by short
+name (``sandbox``, ``stripe``) or dotted path (``groupflier.backends``).
 
 Adding a processor is one new module here (plus its tests) with a ``BasePaymentBackend``
-subclass. A backend keeps the card; the service keeps only what ``StoredCard`` carries.
+subclass, exported as ``Backend``. A backend keeps the card; the service keeps only what
+``StoredCard`` carries.
 """
 
 from dataclasses import dataclass
-from functools import lru_cache
-
-from django.conf import settings
 
 from accounts.cards import CardNumber, Expiration
-from groupflier.backends import backend_class
+from groupflier.backends import BackendError, BackendSetting
 
 
-class PaymentError(Exception):
+class PaymentError(BackendError):
     """The processor did not do what was asked.
 
     ``reason`` is the processor's short code for why (``generic_decline``,
@@ -24,9 +23,7 @@ class PaymentError(Exception):
     """
 
     def __init__(self, reason: str, *, permanent: bool):
-        super().__init__(reason)
-        self.reason = reason
-        self.permanent = permanent
+        super().__init__(reason, permanent=permanent)
 
 
 @dataclass(frozen=True)
@@ -88,18 +85,21 @@ class BasePaymentBackend:
         raise NotImplementedError
 
 
-@lru_cache(maxsize=4)
-def _load(path: str, options_items: tuple) -> BasePaymentBackend:
-    cls = backend_class("GROUPFLIER_PAYMENT_BACKEND", path, BasePaymentBackend)
-    return cls(**dict(options_items))
+PAYMENT_BACKEND = BackendSetting(
+    "GROUPFLIER_PAYMENT_BACKEND",
+    options_setting="GROUPFLIER_PAYMENT_BACKEND_OPTIONS",
+    base=BasePaymentBackend,
+    package="accounts.payments",
+    export="Backend",
+)
 
 
 def backend_path() -> str:
-    """Names the backend that holds an account's customer and card (kept on the account)."""
-    return settings.GROUPFLIER_PAYMENT_BACKEND
+    """Names the backend that holds an account's customer and card (kept on the account): its
+    class's dotted path, however the setting names it."""
+    return PAYMENT_BACKEND.path()
 
 
 def get_backend() -> BasePaymentBackend:
     """The configured backend, one instance per process (so it can keep connections alive)."""
-    options = tuple(sorted(settings.GROUPFLIER_PAYMENT_BACKEND_OPTIONS.items()))
-    return _load(backend_path(), options)
+    return PAYMENT_BACKEND.get()

@@ -109,3 +109,7 @@ class SandboxBackend(BasePaymentBackend):
 
     def refund(self, *, payment, amount, idempotency_key):
         return _stable_id("sandbox_re_", idempotency_key)
+
+
+# The short name sandbox in settings stands for this class.
+Backend = SandboxBackend

@@ -163,3 +163,7 @@ class StripeBackend(BasePaymentBackend):
         if refund.status == "failed":
             raise PaymentError("refund_failed", permanent=True)
         return refund.id
+
+
+# The short name stripe in settings stands for this class.
+Backend = StripeBackend

@@ -172,3 +172,7 @@ class ApnsBackend(PushBackend):
 
     def close(self) -> None:
         self.client.close()
+
+
+# The short name apns in settings stands for this class.
+Backend = ApnsBackend

@@ -1,17 +1,16 @@
-"""The push service interface: one base class, one error type, a backend per service chosen by
-dotted path in settings (GROUPFLIER_PUSH_APNS_BACKEND, GROUPFLIER_PUSH_FCM_BACKEND).
+"""The push service interface: one base class, one error type, a backend per service chosen in
+settings (GROUPFLIER_PUSH_APNS_BACKEND, GROUPFLIER_PUSH_FCM_BACKEND) by short name (``log``,
+``apns``, ``fcm``) or dotted path (``groupflier.backends``).
 
-Adding a provider is one new module here (plus its tests) with a ``PushBackend`` subclass.
+Adding a provider is one new module here (plus its tests) with a ``PushBackend`` subclass,
+exported as ``Backend``.
 """
 
-import json
-import threading
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from groupflier.backends import backend_class
+from groupflier.backends import BackendError, BackendSetting, ErrorEffect
 
 
 @dataclass(frozen=True)
@@ -28,7 +27,7 @@ class Notification:
     collapse_id: str = ""
 
 
-class PushError(Exception):
+class PushError(BackendError):
     """A push that did not go through.
 
     ``permanent`` errors are final (a malformed request, refused credentials); the others may
@@ -45,11 +44,14 @@ class PushError(Exception):
         unregistered: bool = False,
         retry_after: int | None = None,
     ):
-        super().__init__(reason)
-        self.reason = reason
-        self.permanent = permanent or unregistered
-        self.unregistered = unregistered
-        self.retry_after = retry_after
+        effect = ErrorEffect.UNREGISTERED if unregistered else None
+        super().__init__(
+            reason, permanent=permanent or unregistered, effect=effect, retry_after=retry_after
+        )
+
+    @property
+    def unregistered(self) -> bool:
+        return self.effect is ErrorEffect.UNREGISTERED
 
 
 class PushBackend:
@@ -99,34 +101,25 @@ def retry_after(headers) -> int | None:
     return int(value) if value.isdigit() else None
 
 
-_backends: dict[tuple[str, str, str], PushBackend] = {}
-_backends_lock = threading.Lock()
+SERVICES = {
+    service: BackendSetting(
+        f"GROUPFLIER_PUSH_{service.upper()}_BACKEND",
+        options_setting=f"GROUPFLIER_PUSH_{service.upper()}_OPTIONS",
+        base=PushBackend,
+        package="devices.push",
+        export="Backend",
+        extra={"service": service},
+    )
+    for service in ("apns", "fcm")
+}
 
 
 def get_backend(service: str) -> PushBackend:
     """The configured backend of ``service`` ("apns" or "fcm"), one instance per process."""
-    prefix = f"GROUPFLIER_PUSH_{service.upper()}"
-    path = getattr(settings, f"{prefix}_BACKEND")
-    options = getattr(settings, f"{prefix}_OPTIONS")
-    key = (service, path, json.dumps(options, sort_keys=True))
-    with _backends_lock:
-        backend = _backends.get(key)
-        if backend is None:
-            backend = _backends[key] = _build(prefix, service, path, options)
-        return backend
-
-
-def _build(prefix: str, service: str, path: str, options: dict) -> PushBackend:
-    cls = backend_class(f"{prefix}_BACKEND", path, PushBackend)
-    if not isinstance(options, dict):
-        raise ImproperlyConfigured(f"{prefix}_OPTIONS must be a JSON object")
-    return cls(**{**options, "service": service})
+    return SERVICES[service].get()
 
 
 def close_backends() -> None:
     """Close and forget every backend (settings changed, or the process is ending)."""
-    with _backends_lock:
-        backends = list(_backends.values())
-        _backends.clear()
-    for backend in backends:
-        backend.close()
+    for backend in SERVICES.values():
+        backend.cache_clear()

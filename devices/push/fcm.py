@@ -197,3 +197,7 @@ class HttpxAuthResponse(google.auth.transport.Response):
     @property
     def data(self):
         return self._response.content
+
+
+# The short name fcm in settings stands for this class.
+Backend = FcmBackend

@@ -22,3 +22,7 @@ class LogBackend(PushBackend):
         )
         logger.info("Push via %s to %s: %s", self.service, token, notification.body)
         return f"log-{entry.pk}"
+
+
+# The short name log in settings stands for this class.
+Backend = LogBackend

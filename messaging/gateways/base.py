@@ -1,6 +1,7 @@
-"""The SMS gateway interface: one base class, one error type, chosen by dotted path in settings.
+"""The SMS gateway interface: one base class, one error type, chosen in settings by short
+name (``GROUPFLIER_SMS_GATEWAY=grouptexting``) or dotted path (``groupflier.backends``).
 
-Adding a provider is one new module here (plus its tests) with a ``BaseGateway`` subclass.
+Adding a provider is one new package here (plus its tests): see ``messaging.gateways``.
 
 How a caller sends a text (the message pipeline does this; ``send`` does it for system texts)::
 
@@ -17,30 +18,12 @@ How a caller sends a text (the message pipeline does this; ``send`` does it for 
                         FAIL, OUTCOME_UNKNOWN -> final (never resent)
 """
 
-import enum
-from functools import lru_cache
+from groupflier.backends import BackendError, BackendSetting, ErrorEffect
 
-from django.conf import settings
-
-from groupflier.backends import backend_class
+__all__ = ["BaseGateway", "ErrorEffect", "GatewayError", "get_gateway"]
 
 
-class ErrorEffect(enum.StrEnum):
-    """What a failed send means beyond "this part did not go out"."""
-
-    RETRY = "retry"  # may pass (HTTP 503, no connection, provider hiccup): retry with backoff
-    FAIL = "fail"  # final for this part, nothing else to do (e.g. text refused)
-    OUTCOME_UNKNOWN = "outcome_unknown"  # sent, then no answer: the provider may have it
-    PAUSE_GATEWAY = "pause_gateway"  # the account cannot send (credentials, credit)
-    RECIPIENT_OPTED_OUT_LOCALLY = "recipient_opted_out_locally"  # on our sender's opt-out list
-    RECIPIENT_OPTED_OUT_GLOBALLY = "recipient_opted_out_globally"  # opted out: block as STOP
-    BAD_NUMBER = "bad_number"  # the provider refuses the number as malformed
-
-
-_TRANSIENT_EFFECTS = {ErrorEffect.RETRY, ErrorEffect.PAUSE_GATEWAY}
-
-
-class GatewayError(Exception):
+class GatewayError(BackendError):
     """A send that did not go through.
 
     ``permanent`` errors are final (a bad number, an opted-out recipient, a request sent and
@@ -57,21 +40,11 @@ class GatewayError(Exception):
         permanent: bool | None = None,
         code: str | None = None,
         effect: ErrorEffect | None = None,
+        retry_after: int | None = None,
     ):
-        if permanent is None and effect is None:
-            raise TypeError("GatewayError needs permanent= or effect=")
-        if effect is None:
-            effect = ErrorEffect.FAIL if permanent else ErrorEffect.RETRY
-        if permanent is None:
-            permanent = effect not in _TRANSIENT_EFFECTS
-        super().__init__(reason)
-        self.reason = reason
-        self.permanent = permanent
-        self.code = code
-        self.effect = effect
-
-    def __repr__(self):
-        return f"GatewayError({self.reason!r}, code={self.code!r}, effect={self.effect.value})"
+        super().__init__(
+            reason, permanent=permanent, effect=effect, code=code, retry_after=retry_after
+        )
 
 
 class BaseGateway:
@@ -83,16 +56,21 @@ class BaseGateway:
     """
 
     # What members are told to type before a command word (SPEC §3): a gateway whose
-    # character set lacks `*` sets "#" (messaging.command_mark).
+    # character set lacks `*` sets "#" (texts.marks).
     command_mark = "*"
 
     def __init__(self, **options):
+        """Take the options (``GROUPFLIER_SMS_GATEWAY_OPTIONS``) and the provider's settings;
+        raise ``ImproperlyConfigured`` for a missing or wrong one. No network here: this also
+        runs when the service starts, to check the configuration."""
         self.options = options
 
     @property
     def name(self) -> str:
-        """The key of this gateway's ``GatewayState`` row: its module's name."""
-        return type(self).__module__.rsplit(".", 1)[-1]
+        """The key of this gateway's ``GatewayState`` row: its provider's package (for
+        ``messaging.gateways.grouptexting.backend``) or module's name."""
+        module = type(self).__module__.split(".")
+        return module[-2] if module[-1] == "backend" and len(module) > 1 else module[-1]
 
     def split(self, text: str, sender_name: str = "") -> list[str]:
         """The parts ``text`` from ``sender_name`` goes out as, in order, each ready for
@@ -126,12 +104,15 @@ class BaseGateway:
         return None
 
 
-@lru_cache(maxsize=4)
-def _load(path: str, options_items: tuple) -> BaseGateway:
-    return backend_class("GROUPFLIER_SMS_GATEWAY", path, BaseGateway)(**dict(options_items))
+SMS_GATEWAY = BackendSetting(
+    "GROUPFLIER_SMS_GATEWAY",
+    options_setting="GROUPFLIER_SMS_GATEWAY_OPTIONS",
+    base=BaseGateway,
+    package="messaging.gateways",
+    export="Gateway",
+)
 
 
 def get_gateway() -> BaseGateway:
     """The configured gateway, one instance per process (so it can keep connections alive)."""
-    options = tuple(sorted(settings.GROUPFLIER_SMS_GATEWAY_OPTIONS.items()))
-    return _load(settings.GROUPFLIER_SMS_GATEWAY, options)
+    return SMS_GATEWAY.get()

@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from groupflier import phones
 from groupflier.api.errors import ApiError
-from messaging.inbound import Inbound, receive
+from messaging.inbound import Inbound, receive_and_text_back
 
 
 class Command(BaseCommand):
@@ -21,5 +21,7 @@ class Command(BaseCommand):
                     phones.normalize(number)
                 except ApiError:
                     raise CommandError(f"{flag} {number!r} is not a phone number") from None
-        reply = receive(Inbound(sender=sender, to_number=to_number, text=text, gateway="cli"))
-        self.stdout.write(f"Reply to {sender}: {reply}" if reply else "No reply.")
+        inbound = Inbound(sender=sender, to_number=to_number, text=text, gateway="cli")
+        # The console gateway has no webhook answer to carry the reply: it is texted back.
+        reply = receive_and_text_back(inbound)
+        self.stdout.write(f"Reply texted to {sender}: {reply}" if reply else "No reply.")

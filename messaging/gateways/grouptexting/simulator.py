@@ -23,31 +23,30 @@ Tests drive it in-process (``GroupTextingSimulator(...).start()``, ``messages``,
 status or drop, times or every), ``POST /_sim/opt-out`` (phone, scope=local|global),
 ``POST /_sim/credits`` (credits), ``POST /_sim/reset``.
 
-Standard library only. The text rules are written out here again on purpose rather than
-imported from the backend: the simulator is the independent check of them.
+The text rules are written out here again on purpose rather than imported from the backend:
+the simulator is the independent check of them. It needs neither Django nor an account.
 
-It serves HTTP/1.1 itself on an asyncio event loop in one thread, rather than with
-``http.server``: benchmarks push thousands of requests a second at it from other processes
-on the same cores, so each request has to cost the simulator only a few tens of microseconds.
+It serves HTTP with aiohttp on an event loop in one thread: benchmarks push thousands of
+requests a second at it from other processes on the same cores, and a request that waits (a
+response delay, a webhook call) holds up no other.
 """
 
 import argparse
 import asyncio
 import functools
-import inspect
-import json
 import re
 import socket
 import threading
 import time
 import urllib.error
 import urllib.request
+import weakref
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from email.utils import formatdate
-from http import HTTPStatus
 from urllib.parse import unquote, urlencode, urlsplit
+
+from aiohttp import web
 
 ALLOWED_TEXT = re.compile(r"[a-zA-Z0-9 \r\n.,:;!?()~=+\-_\\/@$#&%]*")
 DOUBLE_WEIGHT = re.compile(r"\r\n|[\r\n~@#%+=/\\]")
@@ -72,9 +71,7 @@ UNAVAILABLE_KEYWORDS = {"STOP", "HELP", "INFO", "START", "TAKEN"}
 
 SERVER = "GroupTextingSimulator/1"
 IDLE_TIMEOUT = 30.0  # seconds a kept-alive connection may stay silent before it is closed
-MAX_HEAD = 64 * 1024  # request line and headers
 MAX_BODY = 1024 * 1024  # API calls are a few hundred bytes: anything near this is a mistake
-LINGER = 2.0  # seconds a refused request's remains are read and dropped before closing
 
 
 def counted_length(text: str) -> int:
@@ -198,22 +195,26 @@ class GroupTextingSimulator:
 
     async def _serve(self) -> None:
         """Serve until stop() (or, in the foreground, Ctrl-C cancels this)."""
-        loop = asyncio.get_running_loop()
-        self._loop = loop
+        self._loop = asyncio.get_running_loop()
         self._stop_requested = asyncio.Event()
-        self._connections: set[_Connection] = set()
         # Webhook calls block for as long as the webhook takes. A pool of our own, not the
         # loop's default one, because asyncio.run() waits for the default one on the way out
         # and stop() must return at once.
         self._executor = ThreadPoolExecutor(thread_name_prefix="grouptexting-webhook")
-        server = await loop.create_server(lambda: _Connection(self), sock=self._socket)
+        runner = web.AppRunner(
+            _application(self),
+            access_log=None,
+            handle_signals=False,
+            keepalive_timeout=IDLE_TIMEOUT,
+            shutdown_timeout=0,  # stop() closes kept-alive connections at once
+        )
+        await runner.setup()
+        await web.SockSite(runner, self._socket).start()
         self._ready.set()
         try:
             await self._stop_requested.wait()
         finally:
-            server.close()
-            for connection in list(self._connections):
-                connection.transport.close()
+            await runner.cleanup()
             self._executor.shutdown(wait=False, cancel_futures=True)
 
     def __enter__(self):
@@ -485,23 +486,12 @@ API_CALLS = {
     "keyword/setup",
 }
 POST_ONLY_CALLS = {"credits/buy", "keyword/rent"}
-REASONS = {status.value: status.phrase for status in HTTPStatus}
-CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_date = (0, "")
-
-
-def http_date() -> str:
-    """The Date header, formatted once a second rather than once a request."""
-    global _date
-    now = int(time.time())
-    if _date[0] != now:
-        _date = (now, formatdate(now, usegmt=True))
-    return _date[1]
 
 
 def request_params(query: str, body: bytes) -> dict:
-    """The query string's parameters, then the form body's: the last value of a name wins
-    (the body's over the query's), and names are lower-cased."""
+    """The query string's parameters, then the form body's (whatever its Content-Type, as the
+    provider reads it): the last value of a name wins (the body's over the query's), and
+    names are lower-cased."""
     params = form_fields(query) if query else {}
     if body:
         params.update(form_fields(body.decode("utf-8", "replace")))
@@ -522,304 +512,104 @@ def form_fields(text: str) -> dict:
     return fields
 
 
-def response(answer: tuple[int, str, str], keep_alive: bool) -> bytes:
-    status, text, content_type = answer
-    body = text.encode()
-    connection = "" if keep_alive else "Connection: close\r\n"
-    head = (
-        f"HTTP/1.1 {status} {REASONS.get(status, '')}\r\n"
-        f"Server: {SERVER}\r\n"
-        f"Date: {http_date()}\r\n"
-        f"Content-Type: {content_type}\r\n"
-        f"Content-Length: {len(body)}\r\n"
-        f"{connection}\r\n"
-    )
-    return head.encode("latin-1") + body
+def _text(status: int, text: str) -> web.Response:
+    return web.Response(status=status, text=text, headers={"Server": SERVER})
 
 
-class BadRequest(Exception):
-    def __init__(self, status: int, reason: str):
-        super().__init__(reason)
-        self.status, self.reason = status, reason
+def _json(data) -> web.Response:
+    return web.json_response(data, headers={"Server": SERVER})
 
 
-class _Connection(asyncio.BufferedProtocol):
-    """One client connection: reads requests one after another (kept alive, possibly
-    pipelined) and answers each in turn. A BufferedProtocol, so that each read goes into the
-    same buffer rather than into a fresh 256 KiB one.
+def _application(sim: GroupTextingSimulator) -> web.Application:
+    """The API under ``/api/`` and the control endpoints under ``/_sim/``."""
+    connections = weakref.WeakSet()  # the connections seen, to count new ones
 
-    An answer is a ``(status, body, content type)`` tuple, None to drop the connection
-    unanswered, or a coroutine for one that has to wait (a response delay, a webhook call);
-    while it waits, later requests on the connection stay in the buffer so that answers keep
-    their order.
-    """
-
-    def __init__(self, sim: GroupTextingSimulator):
-        self.sim = sim
-        self.loop = sim._loop
-        self.transport: asyncio.Transport | None = None
-        self.buffer = bytearray()  # what has arrived and is not yet answered
-        self.reads = memoryview(bytearray(64 * 1024))
-        self.head = None  # what _parse_head read of a request whose body is still to come
-        self.busy = False  # an answer is being prepared: later requests wait in the buffer
-        self.refused = False  # a request could not be read: nothing more will be
-        self.eof = False
-        self.last_seen = 0.0
-        self.timer: asyncio.TimerHandle | None = None
-
-    # --- the connection ---------------------------------------------------------------------
-
-    def connection_made(self, transport):
-        self.transport = transport
-        self.sim._connections.add(self)
-        with self.sim.lock:
-            self.sim.stats["connections"] += 1
-        # One timer a connection, pushed back lazily, rather than one per request.
-        self.last_seen = self.loop.time()
-        self.timer = self.loop.call_later(IDLE_TIMEOUT, self._check_idle)
-
-    def connection_lost(self, exc):
-        self.sim._connections.discard(self)
-        self.timer.cancel()
-
-    def _check_idle(self):
-        remaining = self.last_seen + IDLE_TIMEOUT - self.loop.time()
-        if remaining > 0:
-            self.timer = self.loop.call_later(remaining, self._check_idle)
-        elif self.busy:  # an answer being prepared is not idleness: look again later
-            self.timer = self.loop.call_later(1.0, self._check_idle)
-        else:
-            self.transport.close()
-
-    def get_buffer(self, sizehint):
-        return self.reads
-
-    def buffer_updated(self, nbytes):
-        if self.refused:
-            return
-        self.last_seen = self.loop.time()
-        self.buffer += self.reads[:nbytes]
-        if not self.busy:
-            self._process()
-
-    def eof_received(self):
-        # A client may half-close after its last request: an answer still being prepared
-        # goes out before the connection closes.
-        self.eof = True
-        return self.busy
-
-    # --- requests ---------------------------------------------------------------------------
-
-    def _process(self):
-        while self.buffer and not self.busy and not self.transport.is_closing():
-            try:
-                request = self._next_request()
-            except BadRequest as error:
-                return self._refuse(error)
-            if request is None:
-                return
-            method, target, body, keep_alive = request
-            try:
-                answer = self._dispatch(method, target, body)
-            except Exception as exc:
-                return self._fail(exc)
-            if inspect.iscoroutine(answer):  # asyncio's own check is several times slower
-                self.busy = True
-                task = self.loop.create_task(answer)
-                task.add_done_callback(functools.partial(self._answered_later, keep_alive))
-            else:
-                self._send(answer, keep_alive)
-
-    def _answered_later(self, keep_alive: bool, task: asyncio.Task):
-        self.busy = False
-        self.last_seen = self.loop.time()
-        if task.cancelled() or self.transport.is_closing():
-            return
-        if task.exception() is not None:
-            return self._fail(task.exception())
-        self._send(task.result(), keep_alive)
-        self._process()
-        if self.eof and not self.busy:
-            self.transport.close()
-
-    def _next_request(self) -> tuple[str, str, bytes, bool] | None:
-        """The next whole request in the buffer as (method, target, body, keep alive), or None
-        until it has all arrived; BadRequest when it cannot be read."""
-        buffer = self.buffer
-        if self.head is None:
-            while buffer.startswith(b"\r\n"):  # RFC 9112: ignore blank lines before a request
-                del buffer[:2]
-            end = buffer.find(b"\r\n\r\n", 0, MAX_HEAD)
-            if end < 0:
-                if len(buffer) >= MAX_HEAD:
-                    raise BadRequest(431, "Request Header Fields Too Large")
-                return None
-            self.head = self._parse_head(buffer[:end].decode("latin-1"))
-            del buffer[: end + 4]
-        method, target, length, keep_alive, expect_continue = self.head
-        if len(buffer) < length:
-            if expect_continue:
-                self.transport.write(CONTINUE)
-                self.head = (method, target, length, keep_alive, False)
-            return None
-        self.head = None
-        body = bytes(buffer[:length])
-        del buffer[:length]
-        return method, target, body, keep_alive
-
-    @staticmethod
-    def _parse_head(head: str) -> tuple[str, str, int, bool, bool]:
-        """Method, target, body length, keep alive, and whether the client waits for a
-        ``100 Continue`` before it sends the body."""
-        request_line, *lines = head.split("\r\n")
-        parts = request_line.split(" ")
-        if len(parts) != 3 or not parts[0] or not parts[1]:
-            raise BadRequest(400, "Bad request line")
-        method, target, version = parts
-        if version not in ("HTTP/1.1", "HTTP/1.0"):
-            raise BadRequest(400, "Unsupported HTTP version")
-        headers = {}
-        for line in lines:
-            name, colon, value = line.partition(":")
-            # A name with spaces around it, or a folded line, is refused as RFC 9112 says.
-            if not colon or not name or name != name.strip(" \t"):
-                raise BadRequest(400, "Bad header line")
-            name, value = name.lower(), value.strip(" \t")
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
-        if "transfer-encoding" in headers:  # chunked bodies: no client of ours sends them
-            raise BadRequest(400, "Transfer-Encoding is not supported")
-        length = headers.get("content-length", "0")
-        if not length.isdecimal():  # also two Content-Length headers, joined above
-            raise BadRequest(400, "Bad Content-Length")
-        length = int(length)
-        if length > MAX_BODY:
-            raise BadRequest(413, "Content Too Large")
-        connection = headers.get("connection", "").lower()
-        keep_alive = version == "HTTP/1.1" and "close" not in connection
-        expect_continue = headers.get("expect", "").lower() == "100-continue"
-        return method, target, length, keep_alive, expect_continue
-
-    def _send(self, answer: tuple[int, str, str] | None, keep_alive: bool):
-        if answer is None:
-            self.transport.close()
-            return
-        self.transport.write(response(answer, keep_alive))
-        if not keep_alive:
-            self.transport.close()
-
-    def _refuse(self, error: BadRequest):
-        # Where a next request would begin is unknown, so the connection ends. Closing it
-        # with data still unread would reset it, and the client could lose the answer: close
-        # our side only, and read and drop whatever still comes for a moment.
-        self.transport.write(response(self._text(error.status, error.reason), False))
-        self.transport.write_eof()
-        self.refused = True
-        self.buffer.clear()
-        self.loop.call_later(LINGER, self.transport.close)
-
-    def _fail(self, exc: BaseException):
-        # As with http.server: the traceback goes to the log and the client gets no answer.
-        self.loop.call_exception_handler(
-            {"message": "the simulator failed to answer", "exception": exc, "protocol": self}
-        )
-        self.transport.close()
-
-    # --- answers ----------------------------------------------------------------------------
-
-    def _dispatch(self, method: str, target: str, body: bytes):
-        if method not in ("GET", "POST"):
-            return self._text(501, f"Unsupported method ({method!r})")
-        split = urlsplit(target)
-        path = split.path.strip("/")
-        params = request_params(split.query, body)
+    async def dispatch(request: web.Request) -> web.StreamResponse:
+        if request.transport not in connections:
+            connections.add(request.transport)
+            with sim.lock:
+                sim.stats["connections"] += 1
+        if request.method not in ("GET", "POST"):
+            return _text(501, f"Unsupported method ({request.method!r})")
+        path = request.path.strip("/")
+        params = request_params(request.query_string, await request.read())
         if path.startswith("api/"):
-            return self._api(path.removeprefix("api/"), params, method)
+            return await _api(sim, request, path.removeprefix("api/"), params)
         if path.startswith("_sim/"):
-            return self._control(path.removeprefix("_sim/"), params, method)
-        return self._text(404, "not found")
+            return await _control(sim, path.removeprefix("_sim/"), params, request.method)
+        return _text(404, "not found")
 
-    def _api(self, call: str, params: dict, method: str):
-        if call not in API_CALLS:
-            return self._text(404, "not found")
-        if call in POST_ONLY_CALLS and method != "POST":
-            return self._text(405, "must be passed via POST")
-        if not self.sim._admit():
-            return self._text(503, "Service Temporarily Unavailable")
-        if self.sim.response_delay:
-            return self._api_later(call, params, method)
-        try:
-            return self._api_answer(call, params, method)
-        finally:
-            self.sim._done()
+    app = web.Application(client_max_size=MAX_BODY)
+    app.router.add_route("*", "/{path:.*}", dispatch)
+    return app
 
-    async def _api_later(self, call: str, params: dict, method: str):
-        try:
-            await asyncio.sleep(self.sim.response_delay)
-            return self._api_answer(call, params, method)
-        finally:
-            self.sim._done()
 
-    def _api_answer(self, call: str, params: dict, method: str):
-        fault = self.sim._next_fault()
+async def _api(sim, request: web.Request, call: str, params: dict) -> web.StreamResponse:
+    method = request.method
+    if call not in API_CALLS:
+        return _text(404, "not found")
+    if call in POST_ONLY_CALLS and method != "POST":
+        return _text(405, "must be passed via POST")
+    if not sim._admit():
+        return _text(503, "Service Temporarily Unavailable")
+    try:
+        if sim.response_delay:
+            await asyncio.sleep(sim.response_delay)
+        fault = sim._next_fault()
         if fault and fault.status:
-            return self._text(fault.status, "fault")
+            return _text(fault.status, "fault")
         code = fault.code if fault and fault.code is not None else None
         if code is None:
-            code = self.sim.call(call, params, method)
-        if self.sim.log:
-            self.sim.log(f"{method} /api/{call} {params.get('phonenumber', '')} -> {code}")
+            code = sim.call(call, params, method)
+        if sim.log:
+            sim.log(f"{method} /api/{call} {params.get('phonenumber', '')} -> {code}")
         if fault and fault.drop:
-            return None
-        return self._text(200, str(code))
+            # Carried out, then the connection closes with no answer.
+            request.transport.abort()
+            raise web.HTTPServiceUnavailable()  # never written: the connection is gone
+        return _text(200, str(code))
+    finally:
+        sim._done()
 
-    def _control(self, action: str, params: dict, method: str):
-        sim = self.sim
-        if method == "GET" and action == "messages":
-            phone = ten_digits(params.get("phone", "")) or params.get("phone")
-            with sim.lock:
-                found = [m for m in sim.messages if not phone or m["phonenumber"] == phone]
-            return self._json(found)
-        if method == "GET" and action == "state":
-            return self._json(sim.state())
-        if method != "POST":
-            return self._text(405, "POST only")
-        if action == "inbound":
-            return self._inbound(params.get("from", ""), params.get("message", ""))
-        if action == "fault":
-            options = {
-                "code": int(params["code"]) if params.get("code") else None,
-                "status": int(params["status"]) if params.get("status") else None,
-                "drop": params.get("drop") in ("1", "true"),
-            }
-            if params.get("every"):
-                sim.fail_every(int(params["every"]), **options)
-            else:
-                sim.inject(times=int(params.get("times") or 1), **options)
-            return self._json({"ok": True})
-        if action == "opt-out":
-            sim.opt_out(params.get("phone", ""), scope=params.get("scope", "local"))
-            return self._json({"ok": True})
-        if action == "credits":
-            with sim.lock:
-                sim.credits = int(params.get("credits", "0"))
-            return self._json(sim.state())
-        if action == "reset":
-            sim.reset()
-            return self._json({"ok": True})
-        return self._text(404, "not found")
 
-    async def _inbound(self, phone: str, message: str):
+async def _control(sim, action: str, params: dict, method: str) -> web.StreamResponse:
+    if method == "GET" and action == "messages":
+        phone = ten_digits(params.get("phone", "")) or params.get("phone")
+        with sim.lock:
+            found = [m for m in sim.messages if not phone or m["phonenumber"] == phone]
+        return _json(found)
+    if method == "GET" and action == "state":
+        return _json(sim.state())
+    if method != "POST":
+        return _text(405, "POST only")
+    if action == "inbound":
         # The webhooks are our own app, which may take its time: not on the event loop.
-        deliver = functools.partial(self.sim.deliver_inbound, phone, message)
-        return self._json(await self.loop.run_in_executor(self.sim._executor, deliver))
-
-    @staticmethod
-    def _json(data):
-        return 200, json.dumps(data), "application/json"
-
-    @staticmethod
-    def _text(status: int, text: str):
-        return status, text, "text/plain; charset=utf-8"
+        deliver = functools.partial(
+            sim.deliver_inbound, params.get("from", ""), params.get("message", "")
+        )
+        return _json(await asyncio.get_running_loop().run_in_executor(sim._executor, deliver))
+    if action == "fault":
+        options = {
+            "code": int(params["code"]) if params.get("code") else None,
+            "status": int(params["status"]) if params.get("status") else None,
+            "drop": params.get("drop") in ("1", "true"),
+        }
+        if params.get("every"):
+            sim.fail_every(int(params["every"]), **options)
+        else:
+            sim.inject(times=int(params.get("times") or 1), **options)
+        return _json({"ok": True})
+    if action == "opt-out":
+        sim.opt_out(params.get("phone", ""), scope=params.get("scope", "local"))
+        return _json({"ok": True})
+    if action == "credits":
+        with sim.lock:
+            sim.credits = int(params.get("credits", "0"))
+        return _json(sim.state())
+    if action == "reset":
+        sim.reset()
+        return _json({"ok": True})
+    return _text(404, "not found")
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:

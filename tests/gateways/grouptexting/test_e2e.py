@@ -7,9 +7,9 @@ import pytest
 
 from groups.models import Group, Membership
 from messaging import actions
+from messaging.gateways.grouptexting.simulator import GroupTextingSimulator
 from messaging.models import Delivery
 from messaging.tasks import sweep_deliveries
-from simulators.grouptexting import GroupTextingSimulator
 from tests.conftest import OWNER, make_active_group
 from tests.workers import purge_queues, running_worker, wait_until
 

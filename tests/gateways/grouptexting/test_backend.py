@@ -3,7 +3,6 @@ answer as the right GatewayError, the connections (kept alive, replaced, never r
 pausing and resuming, recipient effects, the account calls (cards never logged), the
 management command and the admin."""
 
-import io
 import logging
 import os
 import socket
@@ -15,15 +14,17 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 import pytest
+import urllib3
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
 
 from members.models import Member
 from messaging.gateway_tasks import check_gateway_credits
-from messaging.gateways import base, grouptexting
+from messaging.gateways import base
 from messaging.gateways.base import ErrorEffect, GatewayError, get_gateway
 from messaging.gateways.console import ConsoleGateway
-from messaging.gateways.grouptexting import Card, ConnectionPool, GroupTextingGateway
+from messaging.gateways.grouptexting.backend import Card, GroupTextingGateway
+from messaging.gateways.grouptexting.simulator import GroupTextingSimulator
 from messaging.gateways.state import (
     apply_recipient_effect,
     gateway_resumed,
@@ -31,7 +32,6 @@ from messaging.gateways.state import (
     pause_gateway,
 )
 from messaging.models import GatewayState, OutboxMessage
-from simulators.grouptexting import GroupTextingSimulator
 from tests.push_stubs import _loopback_certificates
 
 USER, PASSWORD = "gf-user", "s3cret-pass"
@@ -72,9 +72,9 @@ def gateway_settings(settings, sim):
     settings.GROUPTEXTING_RATE = "off"
     settings.GROUPFLIER_SMS_GATEWAY = "messaging.gateways.grouptexting.GroupTextingGateway"
     settings.GROUPFLIER_SMS_GATEWAY_OPTIONS = {}
-    base._load.cache_clear()
+    base.SMS_GATEWAY.cache_clear()
     yield settings
-    base._load.cache_clear()
+    base.SMS_GATEWAY.cache_clear()
 
 
 @pytest.fixture
@@ -133,7 +133,7 @@ def test_the_gateway_is_configured_from_settings_and_needs_credentials(gateway_s
     assert isinstance(gateway, GroupTextingGateway)
     assert gateway.name == "grouptexting"
     gateway_settings.GROUPTEXTING_PASSWORD = ""
-    base._load.cache_clear()
+    base.SMS_GATEWAY.cache_clear()
     with pytest.raises(ImproperlyConfigured):
         get_gateway()
 
@@ -349,16 +349,6 @@ def test_account_calls_and_texts_share_the_kept_alive_connection(gateway, sim):
     assert sim.stats["connections"] == 1
 
 
-def test_a_connection_idle_longer_than_the_keep_alive_expiry_is_replaced(gateway, sim, monkeypatch):
-    monkeypatch.setattr(grouptexting, "KEEPALIVE_EXPIRY", 0.1)
-    gateway.send_part(TO, "one")
-    gateway.send_part(TO, "two")
-    time.sleep(0.2)
-    gateway.send_part(TO, "three")
-    assert sim.stats["connections"] == 2
-    assert len(sim.messages) == 3
-
-
 def test_https_checks_the_certificate_and_keeps_the_connection_alive(tmp_path, monkeypatch):
     ca_file, cert_file, key_file = _loopback_certificates(tmp_path)
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -394,8 +384,8 @@ def test_a_kept_alive_connection_the_server_closed_is_replaced_and_the_text_sent
 def test_a_kept_alive_connection_that_breaks_while_writing_is_replaced_and_the_text_sent_once(
     monkeypatch,
 ):
-    # The server's RST arrives between the check of the idle connection and the request.
-    monkeypatch.setattr(grouptexting, "_closed_by_server", lambda connection: False)
+    # The server's RST arrives between urllib3's check of the idle connection and the request.
+    monkeypatch.setattr(urllib3.connectionpool, "is_connection_dropped", lambda connection: False)
     with LoopbackServer(answer_once_then_reset) as server:
         gateway = gateway_for(server.url)
         gateway.send_part(TO, "first")
@@ -478,7 +468,7 @@ def test_a_request_that_cannot_be_written_whole_is_retried_later(behave):
 
 @pytest.mark.parametrize(
     "head",
-    [b"HTTP/1.1 200 OK\r\nConnection: close", b"HTTP/1.0 200 OK\r\nConnection: keep-alive"],
+    [b"HTTP/1.1 200 OK\r\nConnection: close", b"HTTP/1.0 200 OK"],
     ids=["connection-close", "http-1.0"],
 )
 def test_a_connection_the_answer_does_not_keep_alive_is_not_reused(head):
@@ -495,16 +485,15 @@ def test_a_connection_the_answer_does_not_keep_alive_is_not_reused(head):
     assert len(server.requests) == 2
 
 
-def test_the_pool_opens_no_more_than_max_connections_and_waits_for_a_free_one():
+def test_no_more_than_max_connections_are_opened_and_a_request_waits_for_a_free_one():
     errors = []
     with GroupTextingSimulator(user=USER, password=PASSWORD, rate_limit=False) as slow:
         slow.response_delay = 0.1
-        pool = ConnectionPool(slow.url, timeout=5, max_connections=2)
-        body = f"user={USER}&pass={PASSWORD}".encode()
+        gateway = gateway_for(slow.url, max_connections=2, timeout=5)
 
         def check():
             try:
-                assert pool.post("credits/check", body) == (200, b"1000")
+                assert gateway.check_credits() == 1000
             except Exception as exc:  # reported below, from the test's thread
                 errors.append(exc)
 
@@ -513,7 +502,7 @@ def test_the_pool_opens_no_more_than_max_connections_and_waits_for_a_free_one():
             thread.start()
         for thread in threads:
             thread.join()
-        pool.close()
+        gateway.close()
         assert errors == []
         assert slow.stats["requests"] == 6
         assert slow.stats["connections"] == 2
@@ -522,13 +511,13 @@ def test_the_pool_opens_no_more_than_max_connections_and_waits_for_a_free_one():
 
 def test_no_free_connection_within_the_timeout_is_a_connect_error(gateway_settings, sim):
     gateway = GroupTextingGateway(max_connections=1, timeout=0.3)
-    taken, _ = gateway.connections._checkout()  # as by a request that does not end
+    taken = gateway.connections._get_conn()  # as by a request that does not end
     started = time.monotonic()
     error = send_error(gateway)
     assert 0.3 <= time.monotonic() - started < 2
     assert (error.code, error.effect) == ("connect_error", ErrorEffect.RETRY)
     assert sim.stats["requests"] == 0
-    threading.Timer(0.1, gateway.connections._discard, [taken]).start()
+    threading.Timer(0.1, gateway.connections._put_conn, [taken]).start()
     gateway.send_part(TO, "hello")  # waits for the place to be given back
     assert len(sim.messages) == 1
     gateway.close()
@@ -731,7 +720,7 @@ def test_the_command_checks_and_stores_the_credits(gateway, sim, capsys):
 
 def answering_getpass(monkeypatch, *answers):
     """The command's prompts without echo, answered in order."""
-    from messaging.management.commands import grouptexting as command
+    from messaging.gateways.grouptexting.management.commands import grouptexting as command
 
     given = iter(answers)
     monkeypatch.setattr(command, "getpass", lambda prompt: next(given))
@@ -779,61 +768,3 @@ def test_the_command_checks_and_sets_up_keywords(gateway, sim, capsys):
     assert "keyword/setup: 1 (updated)" in capsys.readouterr().out
     with pytest.raises(CommandError, match="invalid URL"):
         call_command("grouptexting", "keyword/setup", "FAMILY", "--url", "nope://x")
-
-
-# --- read_answer: the HTTP/1.x answers the backend reads ---------------------------------------
-
-
-@pytest.mark.parametrize(
-    "raw, expected",
-    [
-        (b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n1", (200, b"1", True)),
-        (
-            b"HTTP/1.1 200 OK\r\nconnection: Close\r\ncontent-length: 2\r\n\r\n-7",
-            (200, b"-7", False),
-        ),
-        (b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n1", (200, b"1", False)),
-        (b"HTTP/1.0 200 OK\r\n\r\n-104", (200, b"-104", False)),  # ends where the server closes
-        (
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-            b"2;ext=1\r\n-1\r\n1\r\n0\r\n0\r\nX-Trailer: t\r\n\r\n",
-            (200, b"-10", True),
-        ),
-        (
-            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 503 Busy\r\nContent-Length: 4\r\n\r\nbusy",
-            (503, b"busy", True),
-        ),
-        (b"HTTP/1.1 204 No Content\r\n\r\n", (204, b"", True)),
-    ],
-)
-def test_read_answer_reads_what_http_1_allows(raw, expected):
-    from messaging.gateways.grouptexting import read_answer
-
-    reusable = expected[2]
-    reader = io.BufferedReader(io.BytesIO(raw + (b"NEXT" if reusable else b"")))
-    assert read_answer(reader) == expected
-    if reusable:  # the reader is left at the start of the next answer
-        assert reader.read() == b"NEXT"
-
-
-@pytest.mark.parametrize(
-    "raw",
-    [
-        b"",  # closed before answering
-        b"HTTP/1.1 200 OK\r\nContent-Len",  # broke off in the head
-        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n1",  # broke off in the body
-        b"SMTP ready\r\n\r\n",
-        b"HTTP/1.1 OK\r\n\r\n",
-        b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
-        b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
-        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n12\r\n0\r\n\r\n",
-        b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 9000 + b"\r\n\r\n",
-        b"HTTP/1.1 200 OK\r\n" + b"X-Many: 1\r\n" * 101 + b"\r\n",
-    ],
-)
-def test_read_answer_refuses_what_is_not_a_whole_answer(raw):
-    from messaging.gateways.grouptexting import BadAnswer, read_answer
-
-    with pytest.raises(BadAnswer):
-        read_answer(io.BufferedReader(io.BytesIO(raw)))

@@ -2,48 +2,53 @@
 
 Every text goes to ``/api/sending`` as a form POST (user, pass, phonenumber, subject, message):
 the number as the ten digits the API takes, the sender's name as the subject, the text made
-plain and cut to the provider's rules (``grouptexting_text``). Every answer becomes a return
+plain and cut to the provider's rules (``text``). Every answer becomes a return
 value or a ``GatewayError`` whose ``effect`` says what follows; -1 and -2 also pause the
 gateway (``state.pause_gateway``) until a credit check or an admin resumes it.
 
-Connections: a small pool of kept-alive HTTP/1.1 connections per process, reused as the
-provider asks. A fan-out sends thousands of texts a second, so the exchange is kept cheap: each
-request leaves in one write, and the answer (a number) is read by ``read_answer`` rather than
-by httpx or http.client, which cost several times the rest of a send. Every request, account calls
-included, first takes a slot of the shared budget (``ratelimit``: ``GROUPTEXTING_RATE``
-requests and ``GROUPTEXTING_MAX_CONNECTIONS`` at once, across all processes and machines),
-waiting for it rather than being refused with a 503.
+Connections: urllib3's pool of kept-alive HTTP/1.1 connections, one pool per process (http.client
+underneath, so a request costs little next to a fan-out's thousands a second). Every request,
+account calls included, first takes a slot of the shared budget (``ratelimit``:
+``GROUPTEXTING_RATE`` requests and ``GROUPTEXTING_MAX_CONNECTIONS`` at once, across all
+processes and machines), waiting for it rather than being refused with a 503. No request is
+ever sent twice once it went out whole: only one that could not be written is tried again.
 
-Settings: ``GROUPTEXTING_USER``, ``GROUPTEXTING_PASSWORD``, ``GROUPTEXTING_BASE_URL``,
+Settings (read here, from the environment or Django's settings: ``provider_setting``):
+``GROUPTEXTING_USER``, ``GROUPTEXTING_PASSWORD``, ``GROUPTEXTING_BASE_URL``,
 ``GROUPTEXTING_RATE``, ``GROUPTEXTING_MAX_CONNECTIONS``, ``GROUPTEXTING_TIMEOUT``,
 ``GROUPTEXTING_MAX_WAIT``; each may be overridden by ``GROUPFLIER_SMS_GATEWAY_OPTIONS``
 (``user``, ``password``, ``base_url``, ``rate``, ``max_connections``, ``timeout``, ``max_wait``).
 """
 
+import functools
 import logging
 import os
-import select
-import socket
-import ssl
 import threading
-import time
 from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlencode, urlsplit
 
+import urllib3
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    EmptyPoolError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+    SSLError,
+)
 
-from messaging.gateways import grouptexting_text as rules
+from groupflier.backends import provider_setting
 from messaging.gateways.base import BaseGateway, ErrorEffect, GatewayError
+from messaging.gateways.grouptexting import text as rules
 from messaging.gateways.ratelimit import LimiterError, connection_limiter
 from messaging.gateways.state import pause_gateway
 
 logger = logging.getLogger("groupflier.sms.grouptexting")
 
-# Seconds an idle connection is kept for reuse: shorter than a server's usual keep-alive
-# timeout (5 s), so a connection is not reused just as the server closes it.
-KEEPALIVE_EXPIRY = 2.0
+DEFAULT_BASE_URL = "https://app.grouptexting.com/api/"
 
 HEADERS = {"User-Agent": "GroupFlier", "Content-Type": "application/x-www-form-urlencoded"}
 
@@ -149,265 +154,58 @@ class AccountAnswer:
         return f"{self.call}: {self.code} ({self.meaning})"
 
 
-class TransportError(Exception):
-    """A request that got no HTTP answer; the subclass says how far it got."""
-
-    def __init__(self, cause: BaseException | str):
-        if isinstance(cause, BaseException):
-            cause = f"{type(cause).__name__}: {cause}" if str(cause) else type(cause).__name__
-        super().__init__(cause)
-
-
-class ConnectError(TransportError):
-    """No connection: nothing was sent."""
-
-
-class WriteError(TransportError):
+class WriteError(Exception):
     """The request did not go out whole, so the provider cannot have acted on it."""
 
+    def __init__(self, cause: OSError, *, reused: bool):
+        super().__init__(f"{type(cause).__name__}: {cause}" if str(cause) else type(cause).__name__)
+        self.timed_out = isinstance(cause, TimeoutError)
+        self.reused = reused
 
-class NoResponseError(TransportError):
-    """The request went out whole, then no complete answer came: the provider may have it."""
 
+class _Connection(urllib3.connection.HTTPConnection):
+    """urllib3's connection, telling a request that could not be written from an answer that
+    did not come: urllib3 lets a failed write pass and reports it when reading, where it looks
+    like an answer lost after sending (which must never be resent)."""
 
-class Connection:
-    """One kept-alive HTTP/1.1 connection: its socket and a buffered reader over it."""
+    reused = False  # it carried a request and its answer before this one
 
-    def __init__(self):
-        self.sock: socket.socket | None = None
-        self.reader = None
+    def connect(self):
+        self.reused = False
+        super().connect()
 
-    def open(self, host: str, port: int, timeout: float, tls: ssl.SSLContext | None) -> None:
-        sock = socket.create_connection((host, port), timeout=timeout)
+    def send(self, data):
         try:
-            # A request leaves in one write; nothing to gain from waiting to fill a segment.
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if tls is not None:
-                sock = tls.wrap_socket(sock, server_hostname=host)
-        except BaseException:
-            sock.close()
-            raise
-        self.sock, self.reader = sock, sock.makefile("rb")
-
-    def close(self) -> None:
-        if self.reader is not None:
-            self.reader.close()
-        if self.sock is not None:
-            self.sock.close()
-        self.sock = self.reader = None
-
-
-class BadAnswer(Exception):
-    """An answer that is not HTTP/1.x as it should be, or that stopped short."""
-
-
-# Bounds on an answer's head, against a server (or something in between) that sends junk.
-MAX_LINE, MAX_HEADERS = 8192, 100
-
-
-def read_answer(reader) -> tuple[int, bytes, bool]:
-    """Read one HTTP/1.x answer: (status, body, whether the connection may be reused).
-
-    The provider's answers are a few bytes of text; this reads exactly what HTTP/1.1 allows
-    (Content-Length, chunked, or until the server closes; interim 1xx answers skipped) and
-    nothing more. Written out here rather than through http.client, whose header parsing
-    (the email package) cost more than the rest of a send.
-    """
-    while True:
-        status_line = _line(reader)
-        version, _, rest = status_line.partition(b" ")
-        if version not in (b"HTTP/1.1", b"HTTP/1.0") or not rest[:3].isdigit():
-            raise BadAnswer(f"not an HTTP/1.x status line: {status_line[:40]!r}")
-        status = int(rest[:3])
-        headers = {}
-        for count in range(MAX_HEADERS + 1):
-            if not (line := _line(reader)):
-                break
-            name, colon, value = line.partition(b":")
-            if not colon or count == MAX_HEADERS:
-                raise BadAnswer("a malformed header block")
-            headers[name.strip().lower()] = value.strip()
-        if not 100 <= status < 200:
-            break
-    keep_alive = version == b"HTTP/1.1" and headers.get(b"connection", b"").lower() != b"close"
-    if status in (204, 304):
-        return status, b"", keep_alive
-    if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
-        return status, _chunked(reader), keep_alive
-    if b"content-length" in headers:
-        length = headers[b"content-length"]
-        if not length.isdigit():
-            raise BadAnswer(f"Content-Length {length[:20]!r}")
-        return status, _exactly(reader, int(length)), keep_alive
-    return status, reader.read(), False  # the body ends where the server closes
-
-
-def _line(reader) -> bytes:
-    """One line of the head without its line break; b"" for the blank line that ends it."""
-    line = reader.readline(MAX_LINE + 1)
-    if not line.endswith(b"\n"):
-        raise BadAnswer("the answer broke off" if len(line) <= MAX_LINE else "a line too long")
-    return line.rstrip(b"\r\n")
-
-
-def _exactly(reader, size: int) -> bytes:
-    data = reader.read(size)
-    if len(data) != size:
-        raise BadAnswer(f"the body broke off after {len(data)} of {size} bytes")
-    return data
-
-
-def _chunked(reader) -> bytes:
-    body = []
-    while True:
-        size = _line(reader).split(b";", 1)[0].strip()
-        try:
-            length = int(size, 16)
-        except ValueError:
-            raise BadAnswer(f"a chunk size {size[:20]!r}") from None
-        if length == 0:
-            while _line(reader):  # trailers, up to the blank line
-                pass
-            return b"".join(body)
-        body.append(_exactly(reader, length))
-        if _line(reader):
-            raise BadAnswer("a chunk longer than its size")
-
-
-class ConnectionPool:
-    """Kept-alive HTTP/1.1 connections to the API's host, shared by the threads of one process.
-
-    Idle connections wait on a stack with the time they were last used: the most recent is
-    reused first, so that in a quiet spell the others age out and are closed.
-    """
-
-    def __init__(self, base_url: str, *, timeout: float, max_connections: int | None):
-        url = urlsplit(base_url)
-        self.host = url.hostname
-        self.port = url.port or (443 if url.scheme == "https" else 80)
-        # The Host header names a port only when it is not the scheme's own.
-        self.authority = url.netloc.rpartition("@")[2]
-        # Calls are relative to the base URL's path, as they were with httpx's base_url.
-        self.prefix = url.path.rstrip("/") + "/"
-        self.timeout = timeout
-        self.max_connections = max_connections or 0
-        # Loading the CA certificates takes milliseconds: once per process, not per connection.
-        self._tls = ssl.create_default_context() if url.scheme == "https" else None
-        self._idle: list[tuple[Connection, float]] = []
-        self._open = 0  # idle, in use, and being connected
-        self._changed = threading.Condition()
-
-    def post(self, path: str, body: bytes) -> tuple[int, bytes]:
-        """POST a form to the base URL's path + ``path``; the answer's status and whole body.
-
-        Raises a ``TransportError``.
-        """
-        request = self._request(self.prefix + path.lstrip("/"), body)
-        connection, reused = self._checkout()
-        try:
-            if not reused:
-                self._connect(connection)
-            self._write(connection, request, reused=reused)
-            try:
-                status, data, keep_alive = read_answer(connection.reader)
-            except (OSError, BadAnswer) as exc:
-                raise NoResponseError(exc) from None
-        except BaseException:
-            # Whatever broke off (an error, a worker's time limit), the connection is in an
-            # unknown state: it is never reused.
-            self._discard(connection)
-            raise
-        if keep_alive:
-            self._checkin(connection)
-        else:
-            self._discard(connection)
-        return status, data
-
-    def _request(self, target: str, body: bytes) -> bytes:
-        """The whole request, headers and body, to go out in one write (one segment, one
-        wake-up of the server) rather than two."""
-        head = (
-            f"POST {target} HTTP/1.1\r\n"
-            f"Host: {self.authority}\r\n"
-            f"User-Agent: {HEADERS['User-Agent']}\r\n"
-            f"Content-Type: {HEADERS['Content-Type']}\r\n"
-            f"Content-Length: {len(body)}\r\n"
-            "\r\n"
-        )
-        return head.encode("ascii") + body
-
-    def close(self) -> None:
-        """Close the idle connections (those in use are closed or kept as they finish)."""
-        with self._changed:
-            while self._idle:
-                self._close(self._idle.pop()[0])
-
-    def _write(self, connection: Connection, request: bytes, *, reused: bool) -> None:
-        try:
-            connection.sock.sendall(request)
+            super().send(data)
         except OSError as exc:
-            if not reused or isinstance(exc, TimeoutError):
-                raise WriteError(exc) from None
-            # The server closed this kept-alive connection as we took it, so the request did
-            # not reach it whole: it goes once more, on a new connection. (A timeout is not
-            # that, and trying again would double the wait.)
-            connection.close()
-            self._connect(connection)
-            self._write(connection, request, reused=False)
+            raise WriteError(exc, reused=self.reused) from None
 
-    def _connect(self, connection: Connection) -> None:
-        try:
-            connection.open(self.host, self.port, self.timeout, self._tls)
-        except OSError as exc:  # refused, unreachable, timed out, TLS handshake or certificate
-            raise ConnectError(exc) from None
-
-    def _checkout(self) -> tuple[Connection, bool]:
-        """An idle connection (True), or a new unconnected one (False) when there is none and
-        ``max_connections`` allows; else wait for one, up to the timeout."""
-        deadline = time.monotonic() + self.timeout
-        with self._changed:
-            while True:
-                now = time.monotonic()
-                # The bottom of the stack was used longest ago.
-                while self._idle and now - self._idle[0][1] >= KEEPALIVE_EXPIRY:
-                    self._close(self._idle.pop(0)[0])
-                while self._idle:
-                    connection = self._idle.pop()[0]
-                    if not _closed_by_server(connection):
-                        return connection, True
-                    self._close(connection)
-                if not self.max_connections or self._open < self.max_connections:
-                    self._open += 1
-                    return Connection(), False
-                if now >= deadline:
-                    raise ConnectError(f"no free connection within {self.timeout:g} s")
-                self._changed.wait(deadline - now)
-
-    def _checkin(self, connection: Connection) -> None:
-        with self._changed:
-            self._idle.append((connection, time.monotonic()))
-            self._changed.notify()
-
-    def _discard(self, connection: Connection) -> None:
-        with self._changed:
-            self._close(connection)
-
-    def _close(self, connection: Connection) -> None:
-        """Close ``connection`` and free its place; the caller holds ``_changed``."""
-        connection.close()
-        self._open -= 1
-        self._changed.notify()
+    def getresponse(self, *args, **kwargs):
+        response = super().getresponse(*args, **kwargs)
+        self.reused = True
+        return response
 
 
-def _closed_by_server(connection) -> bool:
-    """Whether an idle connection has something to read: the server's close (or bytes it
-    should not have sent); either way it cannot carry a request. Checked before writing,
-    because a request written into a connection the server has closed often goes out without
-    an error and fails only when the answer is read, where it cannot be told from an answer
-    lost after sending."""
-    poller = select.poll()
-    poller.register(connection.sock, select.POLLIN)
-    return bool(poller.poll(0))
+class _TlsConnection(_Connection, urllib3.connection.HTTPSConnection):
+    pass
+
+
+def connection_pool(
+    base_url: str, *, timeout: float, max_connections: int
+) -> urllib3.HTTPConnectionPool:
+    """Kept-alive connections to the API's host for one process. With ``max_connections`` a
+    request waits up to ``timeout`` for a free one; without, extra ones are opened as needed
+    and only some kept."""
+    pool = urllib3.connection_from_url(
+        base_url,
+        maxsize=max_connections or 10,
+        block=bool(max_connections),
+        timeout=urllib3.Timeout(connect=timeout, read=timeout),
+        retries=False,  # a retry here could send a text twice: _post decides
+        headers=HEADERS,
+    )
+    pool.ConnectionCls = _TlsConnection if pool.scheme == "https" else _Connection
+    return pool
 
 
 @lru_cache(maxsize=256)
@@ -436,17 +234,21 @@ class GroupTextingGateway(BaseGateway):
         **options,
     ):
         super().__init__(**options)
-        self.user = user if user is not None else settings.GROUPTEXTING_USER
-        self.password = password if password is not None else settings.GROUPTEXTING_PASSWORD
-        self.base_url = base_url or settings.GROUPTEXTING_BASE_URL
-        self.rate = rate if rate is not None else settings.GROUPTEXTING_RATE
+        self.user = user if user is not None else provider_setting("GROUPTEXTING_USER", "")
+        self.password = (
+            password if password is not None else provider_setting("GROUPTEXTING_PASSWORD", "")
+        )
+        self.base_url = base_url or provider_setting("GROUPTEXTING_BASE_URL", DEFAULT_BASE_URL)
+        # The provider allows 2 connections a second from all our processes ("off": no rate).
+        self.rate = rate if rate is not None else provider_setting("GROUPTEXTING_RATE", "2/second")
         self.max_connections = (
             max_connections
             if max_connections is not None
-            else settings.GROUPTEXTING_MAX_CONNECTIONS
+            else provider_setting("GROUPTEXTING_MAX_CONNECTIONS", 2, int)  # 0: no cap
         )
-        self.timeout = timeout or settings.GROUPTEXTING_TIMEOUT
-        self.max_wait = max_wait or settings.GROUPTEXTING_MAX_WAIT
+        # Seconds per network step; then how long a request may wait for a slot of the budget.
+        self.timeout = timeout or provider_setting("GROUPTEXTING_TIMEOUT", 30, float)
+        self.max_wait = max_wait or provider_setting("GROUPTEXTING_MAX_WAIT", 300, float)
         if not (self.user and self.password):
             raise ImproperlyConfigured(
                 "The Group Texting gateway needs GROUPTEXTING_USER and GROUPTEXTING_PASSWORD"
@@ -454,7 +256,9 @@ class GroupTextingGateway(BaseGateway):
         if urlsplit(self.base_url).scheme not in ("http", "https"):
             raise ImproperlyConfigured(f"GROUPTEXTING_BASE_URL {self.base_url!r} is not a URL")
         self._login = urlencode({"user": self.user, "pass": self.password})
-        self._pool: ConnectionPool | None = None
+        # Calls are relative to the base URL's path.
+        self.prefix = urlsplit(self.base_url).path.rstrip("/") + "/"
+        self._pool: urllib3.HTTPConnectionPool | None = None
         self._pool_pid = 0
         self._lock = threading.Lock()
         self._limiter = None
@@ -554,13 +358,13 @@ class GroupTextingGateway(BaseGateway):
         return self._limiter
 
     @property
-    def connections(self) -> ConnectionPool:
+    def connections(self) -> urllib3.HTTPConnectionPool:
         """This process's connections: created on first use, and again in a forked child,
         which must not share its parent's sockets."""
         if self._pool_pid != os.getpid():
             with self._lock:
                 if self._pool_pid != os.getpid():
-                    self._pool = ConnectionPool(
+                    self._pool = connection_pool(
                         self.base_url, timeout=self.timeout, max_connections=self.max_connections
                     )
                     self._pool_pid = os.getpid()
@@ -581,12 +385,13 @@ class GroupTextingGateway(BaseGateway):
         request = f"{self._login}&{form}" if form else self._login
         try:
             with self.limiter.slot():
-                status, answer = self.connections.post(path, request.encode())
+                status, answer = self._request(path, request.encode())
         except LimiterError as exc:
             raise GatewayError(str(exc), code="rate_limiter", effect=ErrorEffect.RETRY) from None
-        except ConnectError as exc:
+        except (NewConnectionError, ConnectTimeoutError, EmptyPoolError, SSLError) as exc:
+            # No connection (refused, unreachable, TLS refused, none free): nothing was sent.
             raise GatewayError(
-                f"cannot connect to Group Texting: {exc}",
+                f"cannot connect to Group Texting: {_describe(exc)}",
                 code="connect_error",
                 effect=ErrorEffect.RETRY,
             ) from None
@@ -597,10 +402,11 @@ class GroupTextingGateway(BaseGateway):
                 code="write_error",
                 effect=ErrorEffect.RETRY,
             ) from None
-        except NoResponseError as exc:
-            # Sent, then no answer (timeout, connection closed): the provider may have it.
+        except (ReadTimeoutError, ProtocolError, urllib3.exceptions.HTTPError) as exc:
+            # Sent, then no answer (timeout, connection closed, not HTTP): the provider may
+            # have it.
             raise GatewayError(
-                f"no answer from Group Texting: {exc}",
+                f"no answer from Group Texting: {_describe(exc)}",
                 code="no_response",
                 effect=ErrorEffect.OUTCOME_UNKNOWN,
             ) from None
@@ -621,3 +427,35 @@ class GroupTextingGateway(BaseGateway):
             ) from None
         logger.debug("Group Texting %s -> %s", path, code)
         return code
+
+    def _request(self, path: str, body: bytes) -> tuple[int, bytes]:
+        """POST ``body`` to the base URL's path + ``path``: the answer's status and body.
+
+        A request that could not be written on a kept-alive connection (the server closed it
+        as we took it) goes once more, on another connection; a timeout is not that, and
+        trying again would double the wait.
+        """
+        url = self.prefix + path.lstrip("/")
+        post = functools.partial(
+            self.connections.urlopen,
+            "POST",
+            url,
+            body=body,
+            redirect=False,
+            pool_timeout=self.timeout,  # for a free connection, when max_connections caps them
+        )
+        try:
+            answer = post()
+        except WriteError as exc:
+            if not exc.reused or exc.timed_out:
+                raise
+            answer = post()
+        return answer.status, answer.data
+
+
+def _describe(exc: Exception) -> str:
+    """The innermost cause of a urllib3 error, without its pool's repr."""
+    reason = getattr(exc, "reason", None) or (exc.args[-1] if exc.args else None)
+    if isinstance(reason, BaseException) and reason is not exc:
+        return _describe(reason)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

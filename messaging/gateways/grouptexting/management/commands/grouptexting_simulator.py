@@ -2,7 +2,7 @@ import argparse
 
 from django.core.management.base import BaseCommand
 
-from simulators import grouptexting
+from messaging.gateways.grouptexting import simulator as grouptexting
 
 
 class Command(BaseCommand):

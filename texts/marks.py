@@ -8,9 +8,7 @@ every text the service sends names the commands with the configured gateway's
 
 import re
 
-from django.conf import settings
-
-from groupflier.backends import backend_class
+from groupflier.pipeline import rows
 
 COMMAND_WORDS = ("who", "add", "remove", "bye", "hi", "name", "help")
 MARKS = "*#"
@@ -18,11 +16,9 @@ _NAMED_COMMAND = re.compile(rf"\*(?=(?:{'|'.join(COMMAND_WORDS)})\b)", re.IGNORE
 
 
 def command_mark() -> str:
-    """The configured gateway's mark: `*` unless its character set lacks it."""
-    from messaging.gateways.base import BaseGateway
-
-    gateway = backend_class("GROUPFLIER_SMS_GATEWAY", settings.GROUPFLIER_SMS_GATEWAY, BaseGateway)
-    return gateway.command_mark
+    """The configured gateway's mark: `*` unless its character set lacks it. Asked of the
+    pipeline that hands system texts to the gateway (messaging's), by name from down here."""
+    return rows.get("texts").command_mark()
 
 
 def name_commands(text: str | None) -> str | None:

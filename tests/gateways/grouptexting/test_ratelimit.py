@@ -12,16 +12,16 @@ from pathlib import Path
 import pytest
 
 from messaging.gateways.base import GatewayError
-from messaging.gateways.grouptexting import GroupTextingGateway
+from messaging.gateways.grouptexting.backend import GroupTextingGateway
+from messaging.gateways.grouptexting.simulator import GroupTextingSimulator
 from messaging.gateways.ratelimit import (
     ConnectionLimiter,
     LimiterError,
     RedisStore,
     parse_rate,
 )
-from simulators.grouptexting import GroupTextingSimulator
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 
 TO = "+14155550102"
 
@@ -89,7 +89,7 @@ import os, sys, django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "groupflier.settings")
 django.setup()
 from messaging.gateways.base import GatewayError
-from messaging.gateways.grouptexting import GroupTextingGateway
+from messaging.gateways.grouptexting.backend import GroupTextingGateway
 gateway = GroupTextingGateway(user="user", password="pass", base_url=sys.argv[1], rate="2/second")
 for number in range(3):
     try:

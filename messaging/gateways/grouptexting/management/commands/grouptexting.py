@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from messaging.gateway_tasks import refresh_credits
 from messaging.gateways.base import GatewayError
-from messaging.gateways.grouptexting import Card, GroupTextingGateway
+from messaging.gateways.grouptexting.backend import Card, GroupTextingGateway
 
 CARD_OPTIONS = (
     ("--first-name", "first_name", "first name on the card"),

@@ -3,8 +3,8 @@ splitting into numbered parts, and its 10-digit numbers."""
 
 import pytest
 
-from messaging.gateways import grouptexting_text as rules
-from simulators.grouptexting import counted_length, valid_text
+from messaging.gateways.grouptexting import text as rules
+from messaging.gateways.grouptexting.simulator import counted_length, valid_text
 
 
 @pytest.mark.parametrize(

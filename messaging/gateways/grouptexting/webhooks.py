@@ -1,5 +1,6 @@
-"""Inbound webhooks of the SMS gateways: each turns its provider's request into one
-``messaging.inbound.Inbound`` and answers the way its provider expects.
+"""Group Texting's inbound webhooks, served at ``/webhooks/grouptexting/<secret>/keyword`` and
+``.../inbox`` (``GROUPTEXTING_WEBHOOK_SECRET``; with no secret set, both answer 404): each
+turns the provider's request into one ``messaging.inbound.Inbound``.
 
 Group Texting (seed: "Receiving Keyword Submissions" and "Receiving Inbox Message Replies")
 calls a keyword URL with ``PhoneNumber`` and ``Message`` and a forwarding URL with ``from``
@@ -10,13 +11,14 @@ within 60 seconds: only the routing happens here; the fan-out is the workers'.
 
 import hmac
 
-from django.conf import settings
 from django.http import HttpResponse
+from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from groupflier.api.handlers import not_found
-from messaging.gateways.grouptexting_text import MAX_LENGTH, to_plain, weighted_length
+from groupflier.backends import provider_setting
+from messaging.gateways.grouptexting.text import MAX_LENGTH, to_plain, weighted_length
 from messaging.inbound import Inbound, receive
 
 GROUPTEXTING_FIELDS = {"keyword": ("phonenumber", "message"), "inbox": ("from", "message")}
@@ -37,7 +39,7 @@ def grouptexting_reply(text: str | None) -> str:
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def grouptexting(request, secret: str, kind: str):
-    expected = settings.GROUPTEXTING_WEBHOOK_SECRET
+    expected = provider_setting("GROUPTEXTING_WEBHOOK_SECRET", "")
     # A wrong secret looks exactly like a path that does not exist.
     if not expected or not hmac.compare_digest(secret.encode(), expected.encode()):
         return not_found(request)
@@ -52,3 +54,6 @@ def grouptexting(request, secret: str, kind: str):
         return HttpResponse("", content_type="text/plain")
     reply = receive(Inbound(sender=sender, text=text, gateway="grouptexting"))
     return HttpResponse(grouptexting_reply(reply), content_type="text/plain")
+
+
+urlpatterns = [path("<str:secret>/<str:kind>", grouptexting)]

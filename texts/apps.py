@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class TextsConfig(AppConfig):
+    name = "texts"
+    verbose_name = "system texts"
