@@ -32,8 +32,8 @@ from accounts.models import Account
 from devices.models import Device, PushAttempt, PushOutboxEntry
 from members.models import Member
 from messaging import actions
-from messaging.models import Delivery, Message, OutboundSms
-from simulators.grouptexting import GroupTextingSimulator
+from messaging.gateways.grouptexting.simulator import GroupTextingSimulator
+from messaging.models import Delivery, Message
 from tests.conftest import OWNER, login_as, make_active_group
 from tests.test_e2e_messaging import big_group
 from tests.workers import (
@@ -47,6 +47,7 @@ from tests.workers import (
     running_worker,
     wait_until,
 )
+from texts.models import OutboundSms
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
