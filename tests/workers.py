@@ -245,9 +245,9 @@ def call(base_url: str, path: str, timeout: float = 30, **params) -> dict:
 
 def _serves(url: str) -> bool:
     try:
-        urllib.request.urlopen(f"{url}/", timeout=2).close()
+        urllib.request.urlopen(f"{url}/healthz", timeout=2).close()
     except urllib.error.HTTPError:
-        return True  # an answer (a JSON 404): it serves
+        return True  # an answer all the same: it serves
     except OSError:
         return False
     return True
