@@ -54,21 +54,24 @@ class RedisLog:
     client object for every call, which costs several times the call itself; this is the
     pipeline's one write per part.)"""
 
+    # Add a part's record, unless its batch's record is gone: one command, one round trip.
+    ADD_IF_PRESENT = """
+        if redis.call('exists', KEYS[2]) == 0 then return -1 end
+        if redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2], 'NX') then return 1 end
+        return 0
+    """
+
     def __init__(self, url: str):
         self.client = redis.Redis.from_url(url)
+        self._add_if_present = self.client.register_script(self.ADD_IF_PRESENT)
 
     def add(self, key: str, value: str, timeout: int) -> bool:
         return bool(self.client.set(key, value, ex=timeout, nx=True))
 
     def add_if_present(self, key: str, value: str, timeout: int, present: str) -> tuple[bool, bool]:
-        """Add ``key`` and tell whether ``present`` exists, in one round trip."""
-        added, exists = (
-            self.client.pipeline(transaction=False)
-            .set(key, value, ex=timeout, nx=True)
-            .exists(present)
-            .execute()
-        )
-        return bool(added), bool(exists)
+        """Add ``key`` if ``present`` exists; (added, ``present`` exists)."""
+        answer = self._add_if_present(keys=[key, present], args=[value, timeout])
+        return answer == 1, answer != -1
 
     def set_many(self, keys: list[str], value: str, timeout: int) -> None:
         pipe = self.client.pipeline(transaction=False)
