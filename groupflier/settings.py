@@ -346,6 +346,9 @@ GROUPFLIER_POOL_NUMBERS = env_list("GROUPFLIER_POOL_NUMBERS", [f"+1202555010{i}"
 # A short name (console, grouptexting, twilio, android: messaging/gateways/<name>) or a dotted path.
 GROUPFLIER_SMS_GATEWAY = env("GROUPFLIER_SMS_GATEWAY", "console")
 GROUPFLIER_SMS_GATEWAY_OPTIONS = env_json("GROUPFLIER_SMS_GATEWAY_OPTIONS", {})
+# The service's address as a provider calls it back (Twilio's status callbacks and the
+# signatures of its webhooks are for this address + path), e.g. https://sms.example.org.
+GROUPFLIER_PUBLIC_URL = env("GROUPFLIER_PUBLIC_URL", "")
 
 # Each gateway's own settings (GROUPTEXTING_USER, TWILIO_AUTH_TOKEN...) are read from the
 # environment by its package (messaging/gateways/<provider>/backend.py; the README lists them).

@@ -110,7 +110,7 @@ def create_group(spec: NewGroup, session_member: Member | None) -> Created:
     )
     memberships = [
         Membership.objects.create(
-            group=group, member=member, name=name, address=choose_address(member)
+            group=group, member=member, name=name, address=choose_address(member, group)
         )
         for name, member in people
     ]

@@ -1,9 +1,9 @@
-"""Which pool number a member texts to reach each of their groups (SPEC §2)."""
+"""Which pool number a member texts to reach each of their groups (SPEC §2, §8)."""
 
-from django.db.models import Max
+from django.db.models import Count, Max
 
 from groupflier.api.errors import ApiError, ErrorType
-from groups.models import Membership, PoolNumber
+from groups.models import Group, Membership, PoolNumber
 from members.models import Member
 
 
@@ -25,8 +25,11 @@ def lock_members(members: list[Member]) -> None:
     list(Member.objects.select_for_update().filter(pk__in=[m.pk for m in members]).order_by("pk"))
 
 
-def choose_address(member: Member) -> PoolNumber:
-    """A pool number none of the member's other groups uses; else the least recently used one.
+def choose_address(member: Member, group: Group) -> PoolNumber:
+    """The member's number for ``group``: among the pool numbers none of their other groups
+    uses, the one fewest of ``group``'s members have (SPEC §8), so that a fan-out to the
+    group draws on every number's sending rate at once; else the least recently used one.
+    Ties go to a random one, so that small groups do not all crowd the first numbers.
 
     The caller holds the member's row lock (``lock_members``) until it commits.
     """
@@ -37,9 +40,16 @@ def choose_address(member: Member) -> PoolNumber:
         )
     held = Membership.objects.filter(member=member, address__isnull=False)
     in_use = set(held.values_list("address_id", flat=True))
-    for number in pool:
-        if number.pk not in in_use:
-            return number
+    free = [number for number in pool if number.pk not in in_use]
+    if free:
+        load = dict(
+            Membership.objects.filter(group=group, address__isnull=False)
+            .values("address_id")
+            .annotate(members=Count("id"))
+            .values_list("address_id", "members")
+        )
+        turn = {number.pk: (index - group.pk) % len(pool) for index, number in enumerate(pool)}
+        return min(free, key=lambda number: (load.get(number.pk, 0), turn[number.pk]))
     last_used = dict(
         held.values("address_id")
         .annotate(last=Max("last_exchanged_at"))

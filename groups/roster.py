@@ -71,7 +71,7 @@ def admit(group: Group, name: str, number: str, added_by: Membership | None) -> 
         member = get_or_create_member(number)
         lock_members([member])
         membership = Membership.objects.create(
-            group=group, member=member, name=name, address=choose_address(member)
+            group=group, member=member, name=name, address=choose_address(member, group)
         )
     membership.group = group
     notices.welcome(membership, added_by)

@@ -1,5 +1,6 @@
 """Per-membership group numbers from the pool (SPEC §2)."""
 
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -56,7 +57,29 @@ def test_an_inactive_pool_number_is_given_to_nobody_new():
     assert not Membership.objects.filter(address=retired).exists()
 
 
-def test_the_creator_and_a_member_may_share_a_pool_number():
-    # Numbers are unique per member, not per group: everyone's first group gets the first one.
+def test_a_groups_members_are_spread_over_the_pool_numbers(settings):
+    # SPEC §8: a fan-out then draws on every number's sending rate at once.
+    settings.GROUPFLIER_POOL_NUMBERS = [f"+1202555015{n}" for n in range(10)]
+    sync_pool_from_settings()
+    pool_size = PoolNumber.objects.filter(active=True).count()
+    people = [(f"P{n}", other_person(n)) for n in range(3 * pool_size)]
+    created = make_active_group("Big", "Mom", other_person(999), people)
+    per_number = Counter(created.group.memberships.values_list("address", flat=True))
+    assert len(per_number) == pool_size
+    assert max(per_number.values()) - min(per_number.values()) <= 1
+
+
+def test_spreading_never_puts_two_of_a_members_groups_on_one_number():
+    pool_size = PoolNumber.objects.filter(active=True).count()
+    for n in range(pool_size):
+        make_active_group(f"Group {n}", "Owner", other_person(n), [("Dad", MEMBER)])
+        mine = Membership.objects.filter(member__number=MEMBER)
+        assert mine.values("address").distinct().count() == mine.count()
+
+
+def test_a_members_number_once_given_does_not_change():
     created = make_active_group("Family", "Mom", other_person(1), [("Dad", MEMBER)])
-    assert len({m.address_id for m in created.group.memberships.all()}) == 1
+    given = dict(created.group.memberships.values_list("id", "address"))
+    for n in range(2, 8):
+        make_active_group(f"Group {n}", "Owner", other_person(n), [("Dad", MEMBER)])
+    assert dict(created.group.memberships.values_list("id", "address")) == given

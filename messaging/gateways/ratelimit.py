@@ -1,7 +1,10 @@
-"""A provider's connection budget, shared by every worker process and machine.
+"""A provider's sending budgets, shared by every worker process and machine.
 
-Group Texting allows 2 connections a second from all our processes together and answers 503
-beyond. Two limits keep within it, and a caller waits (sleeps) for them rather than failing:
+Providers limit what reaches them: Group Texting 2 connections a second from all our
+processes together (503 beyond), Twilio about 1 SMS part a second per sending number and,
+where set, a rate for the whole account (429 / 20429 beyond). Each such budget is a ``Limit``,
+and a request takes a place in every limit it counts against (its number's and its
+account's), all of them or none; a caller waits (sleeps) for them rather than failing:
 
 - a rate, ``"N/period"`` (``"2/second"``): at most N requests in any span of one period *as
   the provider sees them*. A window over request starts, as rate-limit libraries keep, cannot
@@ -12,10 +15,13 @@ beyond. Two limits keep within it, and a caller waits (sleeps) for them rather t
   price is throughput N / (period + request time), 1.99/s on loopback;
 - a cap on requests at once (``max_concurrent``).
 
-With Redis (``REDIS_URL``) the places are two sorted sets changed by Lua scripts on Redis'
-clock, so machines share them whatever their own clocks say. Without Redis (the embedded
-service, one machine) they are a small file under an exclusive lock. Either way a place is a
-lease: a worker killed mid-request frees it when the lease ends.
+A provider that counts SMS parts rather than requests is counted right when each request
+carries one part (the gateways split texts so).
+
+With Redis (``REDIS_URL``) the places are sorted sets (two per limit) changed by Lua scripts on
+Redis' clock, so machines share them whatever their own clocks say. Without Redis (the
+embedded service, one machine) they are a small file under an exclusive lock. Either way a
+place is a lease: a worker killed mid-request frees it when the lease ends.
 """
 
 import fcntl
@@ -25,6 +31,7 @@ import re
 import time
 import uuid
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 POLL_SECONDS = 0.01
@@ -49,53 +56,61 @@ def parse_rate(rate: str | None) -> tuple[int, float] | None:
     return int(count), int(multiple or 1) * PERIODS[unit.lower()]
 
 
-class ConnectionLimiter:
-    """Hands out places to make one request to one provider."""
+@dataclass(frozen=True)
+class Limit:
+    """One budget a request must fit in: at most ``count`` requests in any span of
+    ``period`` seconds as the provider sees them (0: no rate) and ``max_concurrent`` at once
+    (0: no cap). ``key`` names it within its store: ``""`` for a provider's one budget,
+    ``"number:+12025550100"`` or ``"account:AC..."`` for keyed ones."""
 
-    def __init__(
-        self,
-        store,
-        *,
-        rate: str | None,
-        max_concurrent: int,
-        max_wait: float,
-        lease_seconds: float,
-    ):
+    key: str
+    count: int = 0
+    period: float = 0.0
+    max_concurrent: int = 0
+
+    @classmethod
+    def of(cls, key: str, rate: str | None, max_concurrent: int = 0) -> "Limit | None":
+        """The limit ``rate`` (``"1/second"``, ``"off"``) sets; None when it limits nothing."""
+        count, period = parse_rate(rate) or (0, 0.0)
+        if not (count or max_concurrent):
+            return None
+        return cls(key, count, period, max_concurrent)
+
+
+class RateLimiter:
+    """Hands out places under one or more limits at once: a request takes a place in every
+    limit it counts against (its sending number's and its account's), all or none, so that
+    waiting for one never holds a place in another."""
+
+    def __init__(self, store, *, max_wait: float, lease_seconds: float):
         self.store = store
-        self.count, self.period = parse_rate(rate) or (0, 0.0)
-        self.max_concurrent = max_concurrent
         self.max_wait = max_wait
         self.lease_seconds = lease_seconds
 
-    @property
-    def enabled(self) -> bool:
-        return bool(self.count or self.max_concurrent)
-
     @contextmanager
-    def slot(self):
-        """Wait for a place, hold it while the request runs, then let it cool for a period."""
-        if not self.enabled:
+    def slot(self, *limits: Limit | None):
+        """Wait for a place in each limit, hold them while the request runs, then let each
+        cool for its period. ``None`` limits are ignored."""
+        limits = [limit for limit in limits if limit is not None]
+        if not limits:
             yield
             return
-        token = self._acquire()
+        token = self._acquire(limits)
         try:
             yield
         finally:
             try:
-                self.store.release(token, cool_seconds=self.period)
+                self.store.release(token, limits=limits)
             except self.store.errors:
                 pass  # the lease runs out by itself
 
-    def _acquire(self) -> str:
+    def _acquire(self, limits: list[Limit]) -> str:
         token = uuid.uuid4().hex
         deadline = time.monotonic() + self.max_wait
         while True:
             try:
                 wait = self.store.try_acquire(
-                    token,
-                    lease_seconds=self.lease_seconds,
-                    count=self.count,
-                    max_concurrent=self.max_concurrent,
+                    token, limits=limits, lease_seconds=self.lease_seconds
                 )
             except self.store.errors as exc:
                 raise LimiterError(f"the connection budget is unreachable: {exc}") from exc
@@ -108,68 +123,114 @@ class ConnectionLimiter:
             time.sleep(wait)
 
 
-# KEYS: running (score: lease end), cooling (score: end of cool-down).
-# ARGV: token, lease seconds, count (0: no rate), max concurrent (0: no cap), poll seconds.
-# Returns nil when the place is taken, else seconds to wait (as a string: Lua numbers
-# would come back as integers).
+class ConnectionLimiter(RateLimiter):
+    """A provider's one budget (Group Texting's): every request takes a place in it."""
+
+    def __init__(
+        self,
+        store,
+        *,
+        rate: str | None,
+        max_concurrent: int,
+        max_wait: float,
+        lease_seconds: float,
+    ):
+        super().__init__(store, max_wait=max_wait, lease_seconds=lease_seconds)
+        self.limit = Limit.of("", rate, max_concurrent)
+
+    @property
+    def enabled(self) -> bool:
+        return self.limit is not None
+
+    def slot(self):
+        return super().slot(self.limit)
+
+    def _acquire(self, limits=None) -> str:
+        return super()._acquire(limits or [self.limit])
+
+
+# KEYS: per limit, running (score: lease end) and cooling (score: end of cool-down).
+# ARGV: token, lease seconds, poll seconds, then per limit its count (0: no rate) and its cap
+# (0: none). Takes a place in every limit or in none. Returns nil when the places are taken,
+# else seconds to wait (as a string: Lua numbers would come back as integers).
 _ACQUIRE = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1e6
-redis.call('zremrangebyscore', KEYS[1], '-inf', now)
-redis.call('zremrangebyscore', KEYS[2], '-inf', now)
-local running = redis.call('zcard', KEYS[1])
-local cooling = redis.call('zcard', KEYS[2])
-local count, cap = tonumber(ARGV[3]), tonumber(ARGV[4])
-if (count == 0 or running + cooling < count) and (cap == 0 or running < cap) then
-    redis.call('zadd', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
-    redis.call('expire', KEYS[1], math.ceil(tonumber(ARGV[2])) + 1)
-    return nil
+local wait = 0
+for i = 1, #KEYS / 2 do
+    local run, cool = KEYS[2 * i - 1], KEYS[2 * i]
+    redis.call('zremrangebyscore', run, '-inf', now)
+    redis.call('zremrangebyscore', cool, '-inf', now)
+    local running = redis.call('zcard', run)
+    local cooling = redis.call('zcard', cool)
+    local count, cap = tonumber(ARGV[2 + 2 * i]), tonumber(ARGV[3 + 2 * i])
+    if not ((count == 0 or running + cooling < count) and (cap == 0 or running < cap)) then
+        -- Held to the rate, a place frees only when a cool-down ends: sleep until the soonest
+        -- does. Held to the cap, or all places running, it frees when a request ends: poll.
+        local this = tonumber(ARGV[3])
+        local soonest = redis.call('zrange', cool, 0, 0, 'WITHSCORES')
+        if count > 0 and running + cooling >= count and soonest[2] then
+            this = tonumber(soonest[2]) - now
+        end
+        if this > wait then wait = this end
+    end
 end
--- Held to the rate, a place frees only when a cool-down ends: sleep until the soonest does.
--- Held to the cap, or all places running, it frees when a request ends: poll.
-local soonest = redis.call('zrange', KEYS[2], 0, 0, 'WITHSCORES')
-if count > 0 and running + cooling >= count and soonest[2] then
-    return tostring(tonumber(soonest[2]) - now)
+if wait > 0 then
+    return tostring(wait)
 end
-return ARGV[5]
+for i = 1, #KEYS / 2 do
+    redis.call('zadd', KEYS[2 * i - 1], now + tonumber(ARGV[2]), ARGV[1])
+    redis.call('expire', KEYS[2 * i - 1], math.ceil(tonumber(ARGV[2])) + 1)
+end
+return nil
 """
 
-# KEYS: running, cooling. ARGV: token, cool-down seconds.
+# KEYS: per limit, running and cooling. ARGV: token, then per limit its cool-down seconds.
 _RELEASE = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1e6
-redis.call('zrem', KEYS[1], ARGV[1])
-local cool = tonumber(ARGV[2])
-if cool > 0 then
-    redis.call('zadd', KEYS[2], now + cool, ARGV[1])
-    redis.call('expire', KEYS[2], math.ceil(cool) + 1)
+for i = 1, #KEYS / 2 do
+    redis.call('zrem', KEYS[2 * i - 1], ARGV[1])
+    local cool = tonumber(ARGV[1 + i])
+    if cool > 0 then
+        redis.call('zadd', KEYS[2 * i], now + cool, ARGV[1])
+        redis.call('expire', KEYS[2 * i], math.ceil(cool) + 1)
+    end
 end
 return 1
 """
 
 
 class RedisStore:
-    """The places in Redis, for processes on any number of machines."""
+    """The places in Redis, for processes on any number of machines. ``key`` names the
+    provider's budgets (``grouptexting:HOST``, ``twilio:AC...``); a limit's key follows it."""
 
     def __init__(self, redis_url: str, key: str):
         import redis
 
         self.errors = (redis.RedisError,)
         client = redis.Redis.from_url(redis_url)
-        self.keys = [
-            f"groupflier:connections:{key}:running",
-            f"groupflier:connections:{key}:cooling",
-        ]
+        self.prefix = f"groupflier:connections:{key}"
         self._acquire = client.register_script(_ACQUIRE)
         self._release = client.register_script(_RELEASE)
 
-    def try_acquire(self, token, *, lease_seconds, count, max_concurrent) -> float | None:
-        args = [token, lease_seconds, count, max_concurrent, POLL_SECONDS]
-        wait = self._acquire(keys=self.keys, args=args)
+    def _keys(self, limits: list[Limit]) -> list[str]:
+        keys = []
+        for limit in limits:
+            base = f"{self.prefix}:{limit.key}" if limit.key else self.prefix
+            keys += [f"{base}:running", f"{base}:cooling"]
+        return keys
+
+    def try_acquire(self, token, *, limits, lease_seconds) -> float | None:
+        args = [token, lease_seconds, POLL_SECONDS]
+        for limit in limits:
+            args += [limit.count, limit.max_concurrent]
+        wait = self._acquire(keys=self._keys(limits), args=args)
         return None if wait is None else max(float(wait), 0.001)
 
-    def release(self, token, *, cool_seconds) -> None:
-        self._release(keys=self.keys, args=[token, cool_seconds])
+    def release(self, token, *, limits) -> None:
+        cool = [limit.period if limit.count else 0 for limit in limits]
+        self._release(keys=self._keys(limits), args=[token, *cool])
 
 
 class FileStore:
@@ -183,37 +244,64 @@ class FileStore:
 
     @contextmanager
     def _state(self):
+        """Each limit's (running, cooling) places, by its key, without the ended ones."""
         with open(self.path, "a+") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             handle.seek(0)
             try:
-                state = json.loads(handle.read() or "{}")
+                saved = json.loads(handle.read() or "{}")
             except ValueError:
-                state = {}
+                saved = {}
             now = time.time()
-            running = {t: end for t, end in state.get("running", {}).items() if end > now}
-            cooling = {t: end for t, end in state.get("cooling", {}).items() if end > now}
-            yield now, running, cooling
+            state = {
+                key: tuple(
+                    {t: end for t, end in places.get(kind, {}).items() if end > now}
+                    for kind in ("running", "cooling")
+                )
+                for key, places in saved.items()
+                if isinstance(places, dict)
+            }
+            yield now, state
             handle.seek(0)
             handle.truncate()
-            handle.write(json.dumps({"running": running, "cooling": cooling}))
+            kept = {
+                key: {"running": running, "cooling": cooling}
+                for key, (running, cooling) in state.items()
+                if running or cooling
+            }
+            handle.write(json.dumps(kept))
 
-    def try_acquire(self, token, *, lease_seconds, count, max_concurrent) -> float | None:
-        with self._state() as (now, running, cooling):
-            if (not count or len(running) + len(cooling) < count) and (
-                not max_concurrent or len(running) < max_concurrent
-            ):
-                running[token] = now + lease_seconds
-                return None
-            if count and len(running) + len(cooling) >= count and cooling:
-                return max(min(cooling.values()) - now, 0.001)
-            return POLL_SECONDS
+    def try_acquire(self, token, *, limits, lease_seconds) -> float | None:
+        with self._state() as (now, state):
+            wait = 0.0
+            for limit in limits:
+                running, cooling = state.setdefault(limit.key, ({}, {}))
+                if (not limit.count or len(running) + len(cooling) < limit.count) and (
+                    not limit.max_concurrent or len(running) < limit.max_concurrent
+                ):
+                    continue
+                this = POLL_SECONDS
+                if limit.count and len(running) + len(cooling) >= limit.count and cooling:
+                    this = max(min(cooling.values()) - now, 0.001)
+                wait = max(wait, this)
+            if wait:
+                return wait
+            for limit in limits:
+                state[limit.key][0][token] = now + lease_seconds
+            return None
 
-    def release(self, token, *, cool_seconds) -> None:
-        with self._state() as (now, running, cooling):
-            running.pop(token, None)
-            if cool_seconds:
-                cooling[token] = now + cool_seconds
+    def release(self, token, *, limits) -> None:
+        with self._state() as (now, state):
+            for limit in limits:
+                running, cooling = state.setdefault(limit.key, ({}, {}))
+                running.pop(token, None)
+                if limit.count and limit.period:
+                    cooling[token] = now + limit.period
+
+
+def limit_store(key: str, *, redis_url: str | None, lock_dir: Path):
+    """Where the places of the budgets named ``key`` live: Redis when there is one."""
+    return RedisStore(redis_url, key) if redis_url else FileStore(lock_dir, key)
 
 
 def connection_limiter(
@@ -227,9 +315,8 @@ def connection_limiter(
     lock_dir: Path,
 ) -> ConnectionLimiter:
     """The limiter for ``key`` (a provider's host), in Redis when there is one."""
-    store = RedisStore(redis_url, key) if redis_url else FileStore(lock_dir, key)
     return ConnectionLimiter(
-        store,
+        limit_store(key, redis_url=redis_url, lock_dir=lock_dir),
         rate=rate,
         max_concurrent=max_concurrent,
         max_wait=max_wait,
