@@ -47,10 +47,13 @@ def _check_beat(**kwargs):
 
 
 @signals.task_prerun.connect
-def _fresh_enough_database_connection(**kwargs):
-    """What Django does around a request, around each task: a connection that failed (the
-    server ended it) or outlived CONN_MAX_AGE is replaced, the others kept (Celery's own
-    closing of every connection around every task is held off by CELERY_DB_REUSE_MAX)."""
+def _fresh_enough_database_connection(task=None, **kwargs):
+    """What Django does around a request, around each task in a worker: a connection that
+    failed (the server ended it) or outlived CONN_MAX_AGE is replaced, the others kept
+    (Celery's own closing of every connection around every task is held off by
+    CELERY_DB_REUSE_MAX). Not for a task run in the caller's process (eagerly): the
+    connection is the caller's."""
     from django.db import close_old_connections
 
-    close_old_connections()
+    if task is not None and not task.request.is_eager:
+        close_old_connections()

@@ -6,6 +6,7 @@ creations per address, PIN texts per destination number, members added per accou
 welcome and notice texts per destination number. Each is a ``COUNT/PERIOD`` setting.
 """
 
+import logging
 import time
 
 from django.conf import settings
@@ -15,6 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 from groupflier import metrics
 from groupflier.api.errors import ApiError, ErrorType
 
+logger = logging.getLogger(__name__)
 PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
 
@@ -34,20 +36,33 @@ def _key(scope: str, ident: str, period: int) -> str:
 
 def consume(scope: str, ident: str, rate: str, amount: int = 1) -> bool:
     """Count ``amount`` uses of ``scope`` by ``ident``; False, with nothing counted, when they
-    would overspend the budget."""
+    would overspend the budget.
+
+    A budget store that cannot be reached (Redis down) lets the call through, with a warning:
+    a login or a new group must still work while Redis restarts, and what they text goes out
+    once it is back (SPEC §3). The budgets hold again as soon as Redis does.
+    """
     limit, period = parse_rate(rate)
     key = _key(scope, ident, period)
-    cache.add(key, 0, timeout=period + 1)
     try:
-        used = cache.incr(key, amount)
-    except ValueError:  # the key expired between add and incr: a new window has begun
-        cache.add(key, amount, timeout=period + 1)
-        used = amount
+        used = _count(key, amount, period)
+    except Exception as exc:  # noqa: BLE001 - any cache failure: fail open, loudly
+        logger.warning("Budget %s not checked, its store is unreachable: %s", scope, exc)
+        return True
     if used > limit:
         give_back(scope, ident, rate, amount)
         metrics.count_throttle_refusal(scope.split(":", 1)[0])
         return False
     return True
+
+
+def _count(key: str, amount: int, period: int) -> int:
+    cache.add(key, 0, timeout=period + 1)
+    try:
+        return cache.incr(key, amount)
+    except ValueError:  # the key expired between add and incr: a new window has begun
+        cache.add(key, amount, timeout=period + 1)
+        return amount
 
 
 def give_back(scope: str, ident: str, rate: str, amount: int = 1) -> None:
