@@ -29,6 +29,11 @@ STOP_WITHIN = 15  # seconds, issue 11 item 6
 QUIET_STOP = 40  # lines printed from the signal on
 
 
+def _terminal_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -53,6 +58,10 @@ class Run:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                # As from a terminal: a shell cannot trap a signal that was ignored when it
+                # started, and a test runner (or CI) may itself have been started with SIGINT
+                # ignored, which every child inherits.
+                preexec_fn=_terminal_signals,
             )
 
     def answers(self) -> bool:
