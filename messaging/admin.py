@@ -18,6 +18,7 @@ from messaging.models import (
     OutboxMessage,
     ScheduledMessage,
 )
+from messaging.sms import MASKED_PIN
 from texts.models import OutboundSms
 
 
@@ -27,20 +28,27 @@ class OutboundSmsAdmin(admin.ModelAdmin):
     list_filter = ("kind", "status", ("created_at", admin.DateFieldListFilter))
     search_fields = ("to", "from_number")
     date_hierarchy = "created_at"
-    readonly_fields = (
+    # The text is shown through ``shown_text``: a PIN not yet masked (still queued) must not
+    # be readable here either (SPEC §6).
+    fields = readonly_fields = (
         "to",
         "from_number",
-        "text",
+        "shown_text",
         "kind",
         "status",
         "error",
         "attempts",
+        "provider_ref",
         "created_at",
         "updated_at",
     )
 
     def has_add_permission(self, request):
         return False  # the service writes these as it texts
+
+    @admin.display(description="text")
+    def shown_text(self, sms):
+        return MASKED_PIN if sms.kind == OutboundSms.Kind.PIN else sms.text
 
 
 @admin.register(OutboxMessage)

@@ -270,3 +270,13 @@ def test_a_worker_killed_during_a_system_text_leaves_it_unknown_not_resent(here,
     assert sweep_rows.apply().get()["texts"] == {"sent": 0, "unknown": 1, "requeued": 0}
     assert OutboundSms.objects.get(pk=sms.pk).status == "unknown"
     assert len(ScriptedGateway.handed) == 1
+
+
+def test_the_admin_never_shows_a_pin_not_even_one_still_queued(admin_client, db):
+    sms = queue_system_sms(MEMBER, "Your GroupFlier PIN is 731904", OutboundSms.Kind.PIN)
+    assert OutboundSms.objects.get(pk=sms.pk).status == "queued"  # not handed over yet
+    page = admin_client.get(f"/admin/texts/outboundsms/{sms.pk}/change/")
+    listing = admin_client.get("/admin/texts/outboundsms/")
+    assert page.status_code == listing.status_code == 200
+    assert "731904" not in page.content.decode() + listing.content.decode()
+    assert MASKED_PIN in page.content.decode()
