@@ -35,7 +35,6 @@ import argparse
 import asyncio
 import functools
 import re
-import socket
 import threading
 import time
 import urllib.error
@@ -47,6 +46,8 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlencode, urlsplit
 
 from aiohttp import web
+
+from messaging.gateways.simulator import SimulatorServer
 
 ALLOWED_TEXT = re.compile(r"[a-zA-Z0-9 \r\n.,:;!?()~=+\-_\\/@$#&%]*")
 DOUBLE_WEIGHT = re.compile(r"\r\n|[\r\n~@#%+=/\\]")
@@ -116,7 +117,11 @@ class Fault:
     drop: bool = False
 
 
-class GroupTextingSimulator:
+class GroupTextingSimulator(SimulatorServer):
+    thread_name = "grouptexting-simulator"
+    # stop() closes kept-alive connections at once; an idle one closes after IDLE_TIMEOUT.
+    runner_options = {"keepalive_timeout": IDLE_TIMEOUT, "shutdown_timeout": 0}
+
     def __init__(
         self,
         *,
@@ -152,13 +157,7 @@ class GroupTextingSimulator:
         self.initial_credits = credits
         self.initial_keywords = tuple(keywords)
         self.reset()
-        # Bound and listening already, so that .url is known (and connections queue) before
-        # start(), as with http.server.
-        self._socket = socket.create_server((host, port))
-        self.server_address = self._socket.getsockname()[:2]
-        self._ready = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self.bind(host, port)
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -168,60 +167,17 @@ class GroupTextingSimulator:
         host, port = self.server_address
         return f"http://{host}:{port}/api/"
 
-    def start(self) -> "GroupTextingSimulator":
-        """Serve from a background thread; returns once it is serving."""
-        self._thread = threading.Thread(
-            target=self._run, name="grouptexting-simulator", daemon=True
-        )
-        self._thread.start()
-        self._ready.wait()
-        return self
+    def application(self) -> web.Application:
+        return _application(self)
 
-    def stop(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is not None and thread is not None and thread.is_alive():
-            try:
-                loop.call_soon_threadsafe(self._stop_requested.set)
-            except RuntimeError:
-                pass  # the loop has just finished on its own
-            thread.join(timeout=5)
-        self._socket.close()
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._serve())
-        finally:
-            self._ready.set()  # start() must not wait forever if serving failed
-
-    async def _serve(self) -> None:
-        """Serve until stop() (or, in the foreground, Ctrl-C cancels this)."""
-        self._loop = asyncio.get_running_loop()
-        self._stop_requested = asyncio.Event()
+    async def on_start(self) -> None:
         # Webhook calls block for as long as the webhook takes. A pool of our own, not the
         # loop's default one, because asyncio.run() waits for the default one on the way out
         # and stop() must return at once.
         self._executor = ThreadPoolExecutor(thread_name_prefix="grouptexting-webhook")
-        runner = web.AppRunner(
-            _application(self),
-            access_log=None,
-            handle_signals=False,
-            keepalive_timeout=IDLE_TIMEOUT,
-            shutdown_timeout=0,  # stop() closes kept-alive connections at once
-        )
-        await runner.setup()
-        await web.SockSite(runner, self._socket).start()
-        self._ready.set()
-        try:
-            await self._stop_requested.wait()
-        finally:
-            await runner.cleanup()
-            self._executor.shutdown(wait=False, cancel_futures=True)
 
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc_info):
-        self.stop()
+    async def on_stop(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
     # --- state --------------------------------------------------------------------------
 
@@ -659,12 +615,7 @@ def serve(simulator: GroupTextingSimulator, write=print) -> None:
     """Run in the foreground until interrupted."""
     write(f"Group Texting simulator: GROUPTEXTING_BASE_URL={simulator.url}")
     write(f"Messages: GET {simulator.url.removesuffix('api/')}_sim/messages. Ctrl-C stops.")
-    try:
-        asyncio.run(simulator._serve())
-    except KeyboardInterrupt:
-        pass
-    finally:
-        simulator._socket.close()
+    simulator.serve_in_foreground()
 
 
 if __name__ == "__main__":

@@ -37,7 +37,6 @@ import hashlib
 import hmac
 import re
 import secrets
-import socket
 import threading
 import time
 import xml.etree.ElementTree as ElementTree
@@ -45,6 +44,8 @@ from collections import deque
 from dataclasses import dataclass
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
+
+from messaging.gateways.simulator import SimulatorServer
 
 API_VERSION = "2010-04-01"
 DEFAULT_SID = "AC" + "0" * 31 + "1"
@@ -117,7 +118,9 @@ class Fault:
     drop: bool = False
 
 
-class TwilioSimulator:
+class TwilioSimulator(SimulatorServer):
+    thread_name = "twilio-simulator"
+
     def __init__(
         self,
         *,
@@ -147,12 +150,7 @@ class TwilioSimulator:
         self.log = log
         self.lock = threading.RLock()
         self.reset()
-        # Bound already, so that .url is known (and connections queue) before start().
-        self._socket = socket.create_server((host, port))
-        self.server_address = self._socket.getsockname()[:2]
-        self._ready = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self.bind(host, port)
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -162,54 +160,16 @@ class TwilioSimulator:
         host, port = self.server_address
         return f"http://{host}:{port}"
 
-    def start(self) -> "TwilioSimulator":
-        """Serve from a background thread; returns once it is serving."""
-        self._thread = threading.Thread(target=self._run, name="twilio-simulator", daemon=True)
-        self._thread.start()
-        self._ready.wait()
-        return self
-
-    def stop(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is not None and thread is not None and thread.is_alive():
-            try:
-                loop.call_soon_threadsafe(self._stop_requested.set)
-            except RuntimeError:
-                pass  # the loop has just finished on its own
-            thread.join(timeout=5)
-        self._socket.close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc_info):
-        self.stop()
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self.serve())
-        finally:
-            self._ready.set()  # start() must not wait forever if serving failed
-
-    async def serve(self) -> None:
-        """Serve until stop() (or, in the foreground, Ctrl-C cancels this)."""
-        self._loop = asyncio.get_running_loop()
-        self._stop_requested = asyncio.Event()
+    async def on_start(self) -> None:
         self._session = ClientSession(timeout=ClientTimeout(total=15))  # Twilio waits 15 s
         self._tasks: set[asyncio.Task] = set()
-        runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
-        await runner.setup()
-        await web.SockSite(runner, self._socket).start()
-        self._ready.set()
-        try:
-            await self._stop_requested.wait()
-        finally:
-            for task in list(self._tasks):
-                task.cancel()
-            await self._session.close()
-            await runner.cleanup()
 
-    def app(self) -> web.Application:
+    async def on_stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await self._session.close()
+
+    def application(self) -> web.Application:
         app = web.Application()
         base = f"/{API_VERSION}/Accounts/{{account}}"
         app.router.add_post(f"{base}/Messages.json", self._create_message)
@@ -653,12 +613,7 @@ def serve(simulator: TwilioSimulator, write=print) -> None:
     token = simulator.auth_token if simulator.auth_token == DEFAULT_TOKEN else "(as given)"
     write(f"TWILIO_ACCOUNT_SID={simulator.account_sid} TWILIO_AUTH_TOKEN={token}")
     write(f"Messages: GET {simulator.url}/_sim/messages. Ctrl-C stops.")
-    try:
-        asyncio.run(simulator.serve())
-    except KeyboardInterrupt:
-        pass
-    finally:
-        simulator._socket.close()
+    simulator.serve_in_foreground()
 
 
 if __name__ == "__main__":

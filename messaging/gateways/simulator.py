@@ -1,0 +1,90 @@
+"""What every provider's simulator shares: an aiohttp application served on a socket bound when
+the simulator is made (so its ``url`` is known, and connections queue, before it serves), either
+from a background thread (``start``/``stop``, or ``with``; tests and benches) or in the
+foreground until Ctrl-C (``serve_in_foreground``; its ``manage.py <provider>_simulator``).
+
+A provider's simulator subclasses ``SimulatorServer``, calls ``bind`` in its ``__init__`` and
+gives ``application``; ``on_start``/``on_stop`` open and close what its handlers use.
+"""
+
+import asyncio
+import socket
+import threading
+
+from aiohttp import web
+
+
+class SimulatorServer:
+    thread_name = "simulator"
+    runner_options: dict = {}
+
+    def bind(self, host: str, port: int) -> None:
+        self._socket = socket.create_server((host, port))
+        self.server_address = self._socket.getsockname()[:2]
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    def application(self) -> web.Application:
+        raise NotImplementedError
+
+    async def on_start(self) -> None:
+        """Before serving, on the serving loop."""
+
+    async def on_stop(self) -> None:
+        """After serving, before the application is cleaned up."""
+
+    def start(self):
+        """Serve from a background thread; returns once it is serving."""
+        self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        return self
+
+    def stop(self) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is not None and thread is not None and thread.is_alive():
+            try:
+                loop.call_soon_threadsafe(self._stop_requested.set)
+            except RuntimeError:
+                pass  # the loop has just finished on its own
+            thread.join(timeout=5)
+        self._socket.close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self.serve())
+        finally:
+            self._ready.set()  # start() must not wait forever if serving failed
+
+    async def serve(self) -> None:
+        """Serve until stop() (or, in the foreground, Ctrl-C cancels this)."""
+        self._loop = asyncio.get_running_loop()
+        self._stop_requested = asyncio.Event()
+        await self.on_start()
+        runner = web.AppRunner(
+            self.application(), access_log=None, handle_signals=False, **self.runner_options
+        )
+        await runner.setup()
+        await web.SockSite(runner, self._socket).start()
+        self._ready.set()
+        try:
+            await self._stop_requested.wait()
+        finally:
+            await self.on_stop()
+            await runner.cleanup()
+
+    def serve_in_foreground(self) -> None:
+        """Serve until interrupted (Ctrl-C)."""
+        try:
+            asyncio.run(self.serve())
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self._socket.close()
