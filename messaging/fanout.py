@@ -257,9 +257,5 @@ def give_back_part(message_id: int, delivery_id: int) -> None:
 PIPELINE = rows.register(DeliveryPipeline())
 
 
-def send_batch(delivery_ids: list[int]) -> rows.BatchResult:
-    return rows.send_batch(PIPELINE, delivery_ids)
-
-
 def queue_sends(delivery_ids: list[int]) -> None:
     rows.queue(PIPELINE, delivery_ids)

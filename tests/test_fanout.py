@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from groupflier.pipeline import rows
 from members.models import Member
 from messaging.gateways import base
 from messaging.gateways.base import BaseGateway, ErrorEffect, GatewayError
@@ -342,7 +343,7 @@ def test_a_worker_killed_mid_batch_leaves_only_its_hand_off_unknown(gateway, tea
     gateway(cls="DyingGateway")
     ids = sorted(team_message.deliveries.values_list("id", flat=True))
     with pytest.raises(Killed):
-        fanout.send_batch(ids)
+        rows.send_batch(fanout.PIPELINE, ids)
     # The whole batch was claimed; the database alone cannot tell what went out.
     assert Delivery.objects.filter(status=Delivery.Status.SENDING).count() == 6
 
@@ -363,7 +364,7 @@ def test_a_batch_the_log_lost_is_unknown_not_resent(gateway, team_message, setti
     gateway(cls="DyingGateway")
     ids = sorted(team_message.deliveries.values_list("id", flat=True))
     with pytest.raises(Killed):
-        fanout.send_batch(ids)
+        rows.send_batch(fanout.PIPELINE, ids)
     redis.Redis.from_url(settings.REDIS_URL).flushdb()  # Redis restarted empty with the worker
     age_claims()
     assert sweep_deliveries.apply().get()["deliveries"] == {"sent": 0, "unknown": 6, "requeued": 0}
@@ -386,7 +387,7 @@ def test_a_slow_worker_whose_batch_was_taken_back_stops(gateway, team_message):
 
     gateway(cls="SweptGateway")
     ids = sorted(team_message.deliveries.values_list("id", flat=True))
-    result = fanout.send_batch(ids)
+    result = rows.send_batch(fanout.PIPELINE, ids)
     # The sweep saw two parts begun: the first sent, the second (in the worker's hands) unknown;
     # it queued the other four again, and (tasks run eagerly here) they went out at once.
     assert SweptGateway.swept == {"sent": 1, "unknown": 1, "requeued": 4}

@@ -64,7 +64,7 @@ class ForgetfulGateway(ScriptedGateway):
 def test_a_live_worker_whose_log_was_lost_writes_back_and_gives_back_the_rest(here, team_message):
     here("ForgetfulGateway")
     ids = sorted(team_message.deliveries.values_list("id", flat=True))
-    result = fanout.send_batch(ids)
+    result = rows.send_batch(fanout.PIPELINE, ids)
     # Three went through and are written back; the other three were given back and queued
     # again at once (a new batch, a new record in the fresh log).
     assert result.sent == 3 and result.again == ids[3:]
@@ -86,7 +86,7 @@ def test_an_unreachable_log_stops_the_batch_before_anything_unrecorded_goes(
         raise redis.ConnectionError("Connection refused")
 
     monkeypatch.setattr(handoff.RedisLog, "add_if_present", down)
-    result = fanout.send_batch(ids)
+    result = rows.send_batch(fanout.PIPELINE, ids)
     assert result.sent == 0 and result.again == ids
     assert ScriptedGateway.handed == []
     assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.Status.QUEUED}
@@ -112,7 +112,7 @@ def test_a_dropped_database_connection_loses_nothing_and_leaves_nothing_unknown(
     monkeypatch.setattr(rows, "FLUSH_SECONDS", 0)  # a write-back after every part
     here("CutOffGateway")
     ids = sorted(team_message.deliveries.values_list("id", flat=True))
-    result = fanout.send_batch(ids)
+    result = rows.send_batch(fanout.PIPELINE, ids)
     assert result.sent == 6
     assert [Delivery.objects.get(pk=pk).status for pk in ids] == [SENT] * 6
     practices = [to for to, text in ScriptedGateway.handed if text == "Practice"]

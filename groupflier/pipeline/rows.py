@@ -234,10 +234,10 @@ def with_database(write, delays=DB_RETRY_DELAYS):
     raise AssertionError("unreachable")
 
 
-def rows_of(pipeline: Pipeline, ids, token: str | None = None, status: str = SENDING):
-    """The rows among ``ids`` still in ``status`` (and under ``token``): every move of the
-    engine is a conditional UPDATE on these."""
-    rows = pipeline.model.objects.filter(pk__in=ids, status=status)
+def rows_of(pipeline: Pipeline, ids, token: str | None = None):
+    """The rows among ``ids`` still SENDING (and under ``token``): every move of the engine
+    is a conditional UPDATE on these."""
+    rows = pipeline.model.objects.filter(pk__in=ids, status=SENDING)
     return rows.filter(handoff=token) if token is not None else rows
 
 
