@@ -166,15 +166,34 @@ class WriteError(Exception):
 class _Connection(urllib3.connection.HTTPConnection):
     """urllib3's connection, telling a request that could not be written from an answer that
     did not come: urllib3 lets a failed write pass and reports it when reading, where it looks
-    like an answer lost after sending (which must never be resent)."""
+    like an answer lost after sending (which must never be resent).
+
+    It also writes a request's head and its (small) body in one piece: urllib3 writes them
+    apart, and on a fan-out of thousands a second the second write, and the second read it
+    makes at the other end, cost more than building the request (bench/fanout)."""
 
     reused = False  # it carried a request and its answer before this one
+    _head: bytes | None = None  # the request's head, held until its body comes
+    _holding = False
 
     def connect(self):
         self.reused = False
         super().connect()
 
+    def request(self, method, url, body=None, headers=None, **options):
+        # Only a body given whole is sent right after the head; an empty or streamed one is not.
+        self._holding = isinstance(body, bytes) and bool(body)
+        try:
+            super().request(method, url, body=body, headers=headers, **options)
+        finally:
+            self._holding, self._head = False, None
+
     def send(self, data):
+        if self._holding:
+            if self._head is None:
+                self._head = data
+                return
+            data, self._head, self._holding = self._head + data, None, False
         try:
             super().send(data)
         except OSError as exc:
