@@ -29,10 +29,10 @@ not take its last part for one in flight.
 """
 
 import enum
+import os
 import secrets
 import time
 from dataclasses import dataclass, field
-from functools import cache as once
 
 import redis
 from django.conf import settings
@@ -50,9 +50,11 @@ class Begin(enum.Enum):
 
 
 class RedisLog:
-    """The log on Redis through one client per process. (Django's Redis cache builds a new
-    client object for every call, which costs several times the call itself; this is the
-    pipeline's one write per part.)"""
+    """The log on Redis through one client per process, on one connection of its own.
+    (Django's Redis cache builds a new client object for every call, which costs several
+    times the call itself, and taking a connection from a pool and giving it back costs a
+    third of it: this is the pipeline's one write per part.) ``_log`` makes one per process,
+    so a forked worker never writes on its parent's socket."""
 
     # Add a part's record, unless its batch's record is gone: one command, one round trip.
     ADD_IF_PRESENT = """
@@ -62,7 +64,7 @@ class RedisLog:
     """
 
     def __init__(self, url: str):
-        self.client = redis.Redis.from_url(url)
+        self.client = redis.Redis.from_url(url, single_connection_client=True)
         self._add_if_present = self.client.register_script(self.ADD_IF_PRESENT)
 
     def add(self, key: str, value: str, timeout: int) -> bool:
@@ -112,9 +114,17 @@ class CacheLog:
         django_cache.delete_many(keys)
 
 
-@once
+_logs: dict[int, "RedisLog | CacheLog"] = {}
+
+
 def _log():
-    return RedisLog(settings.REDIS_URL) if settings.REDIS_URL else CacheLog()
+    """This process's log (a forked child makes its own)."""
+    log = _logs.get(os.getpid())
+    if log is None:
+        _logs.clear()
+        log = RedisLog(settings.REDIS_URL) if settings.REDIS_URL else CacheLog()
+        _logs[os.getpid()] = log
+    return log
 
 
 def _batch_key(token: str) -> str:
