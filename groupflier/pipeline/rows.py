@@ -299,8 +299,8 @@ class Batch:
         self.shared = pipeline.prepare(self.parts)
         revoked = False
         for position, part in enumerate(self.parts):
-            rest = [later.id for later in self.parts[position:]]
             if result.waiting:  # the provider paused itself during this batch
+                rest = self.rest(position)
                 give_back(pipeline, rest, self.token)
                 result.waiting.extend(rest)
                 break
@@ -311,16 +311,21 @@ class Batch:
             if begin is handoff.Begin.LOST:
                 logger.warning("The hand-off log lost batch %s; giving back its rest", self.token)
                 self.flush()
+                rest = self.rest(position)
                 give_back(pipeline, rest, self.token)
                 result.again.extend(rest)
                 break
             self.begun.append(part.id)
-            if not self.hand_off(part, rest):
+            if not self.hand_off(part, position):
                 break
         self.flush()
         handoff.forget(self.token, self.begun, batch=not revoked)
 
-    def hand_off(self, part, rest: list[int]) -> bool:
+    def rest(self, position: int) -> list[int]:
+        """The ids of the part at ``position`` and those after it."""
+        return [later.id for later in self.parts[position:]]
+
+    def hand_off(self, part, position: int) -> bool:
         """Hand one part over and record what became of it; False to stop the batch."""
         pipeline = self.pipeline
         try:
@@ -332,6 +337,7 @@ class Batch:
         except Wait as wait:
             # Nothing left: this part and the rest go back, to be queued when it is time.
             self.flush()
+            rest = self.rest(position)
             give_back(pipeline, rest, self.token)
             self.result.waiting.extend(rest)
             self.result.wait_seconds = wait.seconds
@@ -347,6 +353,7 @@ class Batch:
             if time.monotonic() - self.flushed_at >= FLUSH_SECONDS:
                 self.flush()
                 # The parts still to come show the batch is alive (the sweep reads updated_at).
+                rest = self.rest(position + 1)
                 with_database(
                     lambda: rows_of(pipeline, rest, self.token).update(updated_at=timezone.now())
                 )
