@@ -130,7 +130,12 @@ class Delivery(models.Model):
         Status.UNKNOWN,
     )
 
-    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="deliveries")
+    # Rows are written three times (planned, claimed, sent), each time into every index, so
+    # there are only the indexes a look-up needs: the message's rows are found through
+    # delivery_unique_part, which starts with it.
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="deliveries", db_index=False
+    )
     # SET_NULL: removing a member must not erase the record of what was sent to them.
     recipient = models.ForeignKey(
         "groups.Membership", on_delete=models.SET_NULL, null=True, related_name="deliveries"
@@ -144,7 +149,7 @@ class Delivery(models.Model):
     reason = models.CharField(max_length=200, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     # The provider's id of the part (a Twilio message SID): receipts find the part by it.
-    provider_ref = models.CharField(max_length=100, blank=True, db_index=True)
+    provider_ref = models.CharField(max_length=100, blank=True)
     # The claim that took it to SENDING: its key in the hand-off log (messaging.handoff).
     handoff = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -157,7 +162,20 @@ class Delivery(models.Model):
                 fields=["message", "recipient", "part"], name="delivery_unique_part"
             )
         ]
-        indexes = [models.Index(fields=["status", "updated_at"])]
+        indexes = [
+            # The sweep's and the metrics' look-ups: only rows on their way out are in it.
+            models.Index(
+                fields=["status", "updated_at"],
+                name="delivery_in_flight",
+                condition=models.Q(status__in=["queued", "sending"]),
+            ),
+            # Receipts find a part by its provider's id; providers without ids leave it blank.
+            models.Index(
+                fields=["provider_ref"],
+                name="delivery_provider_ref",
+                condition=~models.Q(provider_ref=""),
+            ),
+        ]
 
     def __str__(self):
         return f"{self.message} to {self.to_number} part {self.part}/{self.parts} ({self.status})"
