@@ -37,7 +37,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from groupflier.backends import provider_setting
-from messaging.gateways.base import BaseGateway, ErrorEffect, GatewayError
+from messaging.gateways.base import BaseGateway, ErrorEffect, GatewayError, default_sender
 from messaging.gateways.ratelimit import (
     Limit,
     LimiterError,
@@ -293,14 +293,3 @@ def _transport_error(exc: urllib3.exceptions.HTTPError) -> GatewayError:
         code="no_response",
         effect=ErrorEffect.OUTCOME_UNKNOWN,
     )
-
-
-def default_sender() -> str:
-    """The number a text with no group number (a login PIN) goes from: the first pool number."""
-    from groups.models import PoolNumber
-
-    number = PoolNumber.objects.filter(active=True).order_by("id").values_list("number", flat=True)
-    first = number.first()
-    if first is None:
-        raise GatewayError("no pool number to send from", code="no_sender", effect=ErrorEffect.FAIL)
-    return str(first)
