@@ -51,7 +51,7 @@ from django.utils.crypto import salted_hmac
 from groupflier.backends import provider_setting
 from groupflier.pipeline.rows import handing_over
 from messaging.gateways.base import BaseGateway, ErrorEffect, GatewayError, default_sender
-from messaging.gateways.ratelimit import Limit, LimiterError, RateLimiter, limit_store, parse_rate
+from messaging.gateways.ratelimit import LimiterError, NumberRates
 from messaging.gateways.state import (
     is_number_paused,
     pause_gateway,
@@ -136,11 +136,14 @@ class AndroidGateway(BaseGateway):
             self.timeout = float(timeout or setting("ANDROID_GATEWAY_TIMEOUT"))
             self.max_wait = float(max_wait or setting("ANDROID_GATEWAY_MAX_WAIT"))
             self.paused_retry = float(paused_retry or setting("ANDROID_GATEWAY_PAUSED_RETRY"))
-            self.per_number = parse_rate(
-                rate_per_number or setting("ANDROID_GATEWAY_RATE_PER_NUMBER")
-            )
-            self.per_account = Limit.of(
-                "account", rate_per_account or setting("ANDROID_GATEWAY_RATE_PER_ACCOUNT")
+            self.rates = NumberRates(
+                f"android:{self.user}@{urlsplit(self.url).netloc}",
+                per_number=rate_per_number or setting("ANDROID_GATEWAY_RATE_PER_NUMBER"),
+                per_account=rate_per_account or setting("ANDROID_GATEWAY_RATE_PER_ACCOUNT"),
+                max_wait=self.max_wait,
+                timeout=self.timeout,
+                redis_url=settings.REDIS_URL,
+                lock_dir=settings.VAR_DIR / "ratelimit",
             )
         except ValueError as exc:
             raise ImproperlyConfigured(f"The Android gateway's settings: {exc}") from None
@@ -161,7 +164,6 @@ class AndroidGateway(BaseGateway):
         self._pool: urllib3.PoolManager | None = None
         self._pool_pid = 0
         self._lock = threading.Lock()
-        self._limiter: RateLimiter | None = None
 
     # --- texts --------------------------------------------------------------------------
 
@@ -222,7 +224,7 @@ class AndroidGateway(BaseGateway):
         if phone and phone["sim"]:
             body["simNumber"] = phone["sim"]
         try:
-            with self.limiter.slot(self.number_limit(sender), self.per_account):
+            with self.rates.slot(sender):
                 status, answer = self._post(body)
         except LimiterError as exc:
             raise GatewayError(str(exc), code="rate_limiter", effect=ErrorEffect.RETRY) from None
@@ -298,28 +300,6 @@ class AndroidGateway(BaseGateway):
         except ValueError:
             parsed = {"message": answer.data[:150].decode("utf-8", "replace")}
         return answer.status, parsed if isinstance(parsed, dict) else {}
-
-    def number_limit(self, number: str) -> Limit | None:
-        if self.per_number is None:
-            return None
-        count, period = self.per_number
-        return Limit(f"number:{number}", count, period)
-
-    @property
-    def limiter(self) -> RateLimiter:
-        if self._limiter is None:
-            with self._lock:
-                self._limiter = self._limiter or RateLimiter(
-                    limit_store(
-                        f"android:{self.user}@{urlsplit(self.url).netloc}",
-                        redis_url=settings.REDIS_URL,
-                        lock_dir=settings.VAR_DIR / "ratelimit",
-                    ),
-                    max_wait=self.max_wait,
-                    # A request lasts at most its connect and read timeouts.
-                    lease_seconds=2 * self.timeout + 5,
-                )
-        return self._limiter
 
     @property
     def pool(self) -> urllib3.PoolManager:

@@ -37,7 +37,6 @@ the service: the simulator is the independent check of them.
 
 import argparse
 import asyncio
-import base64
 import hashlib
 import hmac
 import json
@@ -49,7 +48,7 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from aiohttp import ClientError, ClientSession, ClientTimeout, web
+from aiohttp import ClientError, web
 
 from messaging.gateways.simulator import SimulatorServer
 
@@ -155,13 +154,10 @@ class AndroidGatewaySimulator(SimulatorServer):
         return self.url + CLOUD
 
     async def on_start(self) -> None:
-        self._session = ClientSession(timeout=ClientTimeout(total=30))  # the app waits 30 s
-        self._tasks: set[asyncio.Task] = set()
+        await self.open_callbacks(30)  # the app waits 30 s
 
     async def on_stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await self._session.close()
+        await self.close_callbacks()
 
     def application(self) -> web.Application:
         app = web.Application()
@@ -240,13 +236,7 @@ class AndroidGatewaySimulator(SimulatorServer):
     # --- the API ------------------------------------------------------------------------
 
     def _authenticated(self, request: web.Request) -> bool:
-        header = request.headers.get("Authorization", "")
-        if not header.startswith("Basic "):
-            return False
-        try:
-            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-        except ValueError:
-            return False
+        user, password = self.basic_auth(request) or ("", "")
         return hmac.compare_digest(user, self.user) and hmac.compare_digest(password, self.password)
 
     @staticmethod
@@ -361,7 +351,7 @@ class AndroidGatewaySimulator(SimulatorServer):
         self.stats["taken"] += 1
         if self.log:
             self.log(f"{phone.number or phone.device_id} -> {numbers[0]}: {text}")
-        self._later(self._progress(message))
+        self.later(self._progress(message))
         return message
 
     def _slot(self, phone: Phone, now: float) -> float:
@@ -447,11 +437,6 @@ class AndroidGatewaySimulator(SimulatorServer):
         return web.Response(status=204)
 
     # --- events -------------------------------------------------------------------------
-
-    def _later(self, coroutine) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _progress(self, message: dict) -> None:
         """The phone sends the message (``sms:sent``), then the network reports it delivered,
