@@ -78,7 +78,7 @@ DEFAULTS = {
     "ANDROID_GATEWAY_RATE_PER_ACCOUNT": "off",
     "ANDROID_GATEWAY_TIMEOUT": "10",  # seconds, per network step
     "ANDROID_GATEWAY_MAX_WAIT": "300",  # seconds for a rate place, then the part is retried
-    "ANDROID_GATEWAY_PAUSED_RETRY": "30",  # seconds between tries of a paused number
+    "ANDROID_GATEWAY_PAUSED_RETRY": "15",  # seconds between tries of a paused number
 }
 
 
