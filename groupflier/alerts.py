@@ -31,6 +31,29 @@ def gateway_paused() -> str | None:
     )
 
 
+def numbers_paused() -> str | None:
+    """Some of the configured gateway's sending numbers are paused (a phone stopped
+    answering): their texts wait, the other numbers send."""
+    from messaging.gateways.base import get_gateway
+    from messaging.gateways.state import paused_numbers
+
+    gateway = get_gateway()
+    paused = paused_numbers(gateway)
+    if not paused:
+        return None
+    prefix = len(gateway.name) + 1
+    return format_html(
+        "Sending is paused on {} of the {} gateway's numbers ({}): {}. Their texts wait, "
+        "queued, and go out when the number answers again; the other numbers send. "
+        '<a href="{}">Gateway states</a> \u203a \u201cResume sending\u201d resumes one at once.',
+        len(paused),
+        gateway.name,
+        ", ".join(state.gateway[prefix:] for state in paused),
+        paused[0].reason or "no reason given",
+        reverse("admin:messaging_gatewaystate_changelist"),
+    )
+
+
 def system_text_cap() -> str | None:
     """The service-wide cap on system texts holds texts back (SPEC §6)."""
     from texts.actions import cap_alert
@@ -40,6 +63,7 @@ def system_text_cap() -> str | None:
 
 ALERT_SOURCES: list[Callable[[], str | None]] = [
     gateway_paused,
+    numbers_paused,
     system_text_cap,
 ]
 

@@ -39,13 +39,16 @@ class ErrorEffect(enum.StrEnum):
     FAIL = "fail"  # final for this call, nothing else to do (e.g. text refused, card declined)
     OUTCOME_UNKNOWN = "outcome_unknown"  # sent, then no answer: the provider may have it
     PAUSE_GATEWAY = "pause_gateway"  # the account cannot send (credentials, credit)
+    # One sending number cannot send now (its phone stopped answering): that number's texts
+    # wait, the others go on.
+    PAUSE_NUMBER = "pause_number"
     RECIPIENT_OPTED_OUT_LOCALLY = "recipient_opted_out_locally"  # on our sender's opt-out list
     RECIPIENT_OPTED_OUT_GLOBALLY = "recipient_opted_out_globally"  # opted out: block as STOP
     BAD_NUMBER = "bad_number"  # the provider refuses the number as malformed
     UNREGISTERED = "unregistered"  # the device token is dead: the device goes
 
 
-_TRANSIENT_EFFECTS = {ErrorEffect.RETRY, ErrorEffect.PAUSE_GATEWAY}
+_TRANSIENT_EFFECTS = {ErrorEffect.RETRY, ErrorEffect.PAUSE_GATEWAY, ErrorEffect.PAUSE_NUMBER}
 
 
 class BackendError(Exception):

@@ -280,3 +280,32 @@ def test_the_admin_never_shows_a_pin_not_even_one_still_queued(admin_client, db)
     assert page.status_code == listing.status_code == 200
     assert "731904" not in page.content.decode() + listing.content.decode()
     assert MASKED_PIN in page.content.decode()
+
+
+class NamingGateway(ScriptedGateway):
+    """Records the engine's name for the row being handed over."""
+
+    names = []
+
+    def send_part(self, to, part, **kwargs):
+        NamingGateway.names.append(rows.handing_over())
+        return super().send_part(to, part, **kwargs)
+
+
+def test_a_paused_sending_number_holds_back_its_own_parts_and_the_batch_goes_on(here, team_message):
+    here("NamingGateway")
+    NamingGateway.names = []
+    held_number = TEAM[2][1]
+    ScriptedGateway.script = {
+        held_number: [GatewayError("phone away", effect=ErrorEffect.PAUSE_NUMBER, retry_after=7)]
+    }
+    ids = sorted(team_message.deliveries.values_list("id", flat=True))
+    result = rows.send_batch(fanout.PIPELINE, ids)
+    held = Delivery.objects.get(to_number=held_number)
+    assert result.held == [held.pk] and result.held_seconds == 7
+    assert result.sent == len(ids) - 1 and result.waiting == []
+    assert (held.status, held.attempts) == (Delivery.Status.QUEUED, 0)  # no attempt spent
+    assert "phone away" in held.reason
+    # Each hand-off is named by its row, the same on every attempt.
+    assert NamingGateway.names == [f"deliveries:{pk}" for pk in ids]
+    assert rows.handing_over() is None  # outside a hand-off

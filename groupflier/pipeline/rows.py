@@ -8,7 +8,8 @@ over. The engine does the rest, the same way for each:
     record     successes written back together, about once a second and at the end; a failure
                at once, before the next part begins (the log's rules depend on it)
     retry      transient errors back to QUEUED and sent again after ``backoff_seconds``; a
-               paused provider or a held budget gives back the rest without spending attempts
+               paused provider or a held budget gives back the rest without spending attempts;
+               a paused sending number holds back its own parts only, the rest go on
     sweep      a dead worker's batch resolved from the log; QUEUED rows whose task was lost
                queued again
 
@@ -20,8 +21,10 @@ The statuses and what may follow what are each model's own (its docstring); the 
 moves rows along those edges, each with a conditional UPDATE, so a task run twice acts once.
 """
 
+import contextvars
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
@@ -55,6 +58,29 @@ def backoff_seconds(attempt: int, retry_after: int | None = None) -> int:
     """The wait before attempt ``attempt + 1``: exponential, no sooner than the provider asked,
     at most a minute (a long countdown on Redis outlives the broker's visibility timeout)."""
     return min(max(2**attempt, retry_after or 0), MAX_BACKOFF)
+
+
+_handing_over: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "handing_over", default=None
+)
+
+
+def handing_over() -> str | None:
+    """The row being handed over now, as ``"<kind>:<id>"`` (``"deliveries:42"``), or None
+    outside a hand-off. Stable across the row's attempts and unique among rows, so a provider
+    that takes a message id of ours and refuses a second with the same id (the Android app)
+    can be given one derived from it: a part handed over again is then never sent twice."""
+    return _handing_over.get()
+
+
+@contextmanager
+def hand_over_as(name: str):
+    """What ``handing_over`` answers inside: the engine's name for the row it hands over."""
+    token = _handing_over.set(name)
+    try:
+        yield
+    finally:
+        _handing_over.reset(token)
 
 
 class Skip(Exception):  # noqa: N818 - an outcome, not a failure
@@ -167,6 +193,8 @@ class BatchResult:
     waiting: list[int] = field(default_factory=list)  # given back, not now
     wait_seconds: float | None = None  # when to queue ``waiting`` again (None: not by us)
     again: list[int] = field(default_factory=list)  # given back at once: queue them again now
+    held: list[int] = field(default_factory=list)  # their sending number is paused
+    held_seconds: float = MAX_BACKOFF  # when to look at them again: the soonest asked
 
 
 def send_batch(pipeline: Pipeline, ids: list[int]) -> BatchResult:
@@ -189,6 +217,10 @@ def process(pipeline: Pipeline, ids: list[int]) -> BatchResult:
         queue(pipeline, result.retry, countdown=result.countdown)
     if result.again:
         queue(pipeline, result.again)
+    if result.held:
+        # Their number's backend says when it tries the number again; a resume queues them
+        # at once (gateway_resumed).
+        queue(pipeline, result.held, countdown=result.held_seconds)
     if result.waiting and result.wait_seconds is not None:
         # At most a minute ahead, then it looks again: a long ETA on Redis outlives the
         # broker's visibility timeout.
@@ -329,7 +361,8 @@ class Batch:
         """Hand one part over and record what became of it; False to stop the batch."""
         pipeline = self.pipeline
         try:
-            reference = pipeline.hand_off(part, self.shared)
+            with hand_over_as(f"{pipeline.kind}:{part.id}"):
+                reference = pipeline.hand_off(part, self.shared)
         except Skip as skip:
             self.flush()
             if move(pipeline, [part.id], SKIPPED, skip.reason, token=self.token):
@@ -381,6 +414,13 @@ class Batch:
             # Not the recipient's fault: wait for the gateway without spending an attempt.
             move(pipeline, [part.id], QUEUED, reason, token=self.token, attempts=F("attempts") - 1)
             result.waiting.append(part.id)
+        elif effect == "pause_number":
+            # Only its sending number is paused: this part waits without spending an attempt,
+            # and the batch goes on with the others.
+            move(pipeline, [part.id], QUEUED, reason, token=self.token, attempts=F("attempts") - 1)
+            result.held.append(part.id)
+            wait = getattr(error, "retry_after", None) or MAX_BACKOFF
+            result.held_seconds = min(result.held_seconds, wait)
         elif effect == "retry":
             if part.attempts >= pipeline.max_attempts():
                 gave_up = f"gave up after {part.attempts} attempts: {reason}"

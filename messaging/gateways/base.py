@@ -13,6 +13,10 @@ How a caller sends a text (the message pipeline does this; ``send`` does it for 
         except GatewayError as exc:
             exc.effect: PAUSE_GATEWAY -> the backend paused the gateway: leave the row
                                          queued until gateway_resumed, no attempt counted;
+                        PAUSE_NUMBER -> the backend paused from_number: this row waits,
+                                        queued, no attempt counted, until the backend tries
+                                        the number again (retry_after) or it is resumed;
+                                        the other rows go on;
                         RETRY -> retry with backoff, a bounded number of times;
                         the recipient effects -> apply_recipient_effect(exc, member), final;
                         FAIL, OUTCOME_UNKNOWN -> final (never resent)
@@ -20,7 +24,7 @@ How a caller sends a text (the message pipeline does this; ``send`` does it for 
 
 from groupflier.backends import BackendError, BackendSetting, ErrorEffect
 
-__all__ = ["BaseGateway", "ErrorEffect", "GatewayError", "get_gateway"]
+__all__ = ["BaseGateway", "ErrorEffect", "GatewayError", "default_sender", "get_gateway"]
 
 
 class GatewayError(BackendError):
@@ -102,6 +106,18 @@ class BaseGateway:
         Raise ``GatewayError`` when the provider does not answer it.
         """
         return None
+
+
+def default_sender() -> str:
+    """The number a text with no group number (a login PIN) goes from, for a gateway that
+    must name one: the first pool number."""
+    from groups.models import PoolNumber
+
+    number = PoolNumber.objects.filter(active=True).order_by("id").values_list("number", flat=True)
+    first = number.first()
+    if first is None:
+        raise GatewayError("no pool number to send from", code="no_sender", effect=ErrorEffect.FAIL)
+    return str(first)
 
 
 SMS_GATEWAY = BackendSetting(

@@ -28,6 +28,7 @@ import fcntl
 import json
 import random
 import re
+import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -322,3 +323,51 @@ def connection_limiter(
         max_wait=max_wait,
         lease_seconds=lease_seconds,
     )
+
+
+class NumberRates:
+    """The budgets of a provider that limits each sending number and, where set, the whole
+    account (Twilio, an Android phone per number): ``slot(number)`` waits for a place in that
+    number's and the account's at once. ``per_number`` and ``per_account`` are rates as
+    ``parse_rate`` reads them (ValueError otherwise); ``key`` names the provider's budgets in
+    their store. The limiter is made on first use (no connection while the service starts),
+    its leases as long as a request may last (``timeout`` to connect and as much to read)."""
+
+    def __init__(
+        self,
+        key: str,
+        *,
+        per_number: str | None,
+        per_account: str | None,
+        account_key: str = "account",
+        max_wait: float,
+        timeout: float,
+        redis_url: str | None,
+        lock_dir: Path,
+    ):
+        self.key, self.redis_url, self.lock_dir = key, redis_url, lock_dir
+        self.per_number = parse_rate(per_number)
+        self.per_account = Limit.of(account_key, per_account)
+        self.max_wait, self.timeout = max_wait, timeout
+        self._limiter: RateLimiter | None = None
+        self._lock = threading.Lock()
+
+    def number_limit(self, number: str) -> Limit | None:
+        if self.per_number is None:
+            return None
+        count, period = self.per_number
+        return Limit(f"number:{number}", count, period)
+
+    def slot(self, number: str):
+        return self.limiter.slot(self.number_limit(number), self.per_account)
+
+    @property
+    def limiter(self) -> RateLimiter:
+        if self._limiter is None:
+            with self._lock:
+                self._limiter = self._limiter or RateLimiter(
+                    limit_store(self.key, redis_url=self.redis_url, lock_dir=self.lock_dir),
+                    max_wait=self.max_wait,
+                    lease_seconds=2 * self.timeout + 5,
+                )
+        return self._limiter

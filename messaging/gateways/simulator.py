@@ -4,14 +4,18 @@ from a background thread (``start``/``stop``, or ``with``; tests and benches) or
 foreground until Ctrl-C (``serve_in_foreground``; its ``manage.py <provider>_simulator``).
 
 A provider's simulator subclasses ``SimulatorServer``, calls ``bind`` in its ``__init__`` and
-gives ``application``; ``on_start``/``on_stop`` open and close what its handlers use.
+gives ``application``; ``on_start``/``on_stop`` open and close what its handlers use. One that
+calls the service back (status callbacks, webhooks) opens ``open_callbacks`` there and runs
+each call with ``later``.
 """
 
 import asyncio
+import base64
+import binascii
 import socket
 import threading
 
-from aiohttp import web
+from aiohttp import ClientSession, ClientTimeout, web
 
 
 class SimulatorServer:
@@ -33,6 +37,36 @@ class SimulatorServer:
 
     async def on_stop(self) -> None:
         """After serving, before the application is cleaned up."""
+
+    async def open_callbacks(self, timeout: float) -> None:
+        """The client session callbacks go through (the provider waits ``timeout`` seconds
+        for an answer) and the set of callbacks under way; from ``on_start``."""
+        self._session = ClientSession(timeout=ClientTimeout(total=timeout))
+        self._tasks: set[asyncio.Task] = set()
+
+    async def close_callbacks(self) -> None:
+        """Cancel the callbacks under way and close the session; from ``on_stop``."""
+        for task in list(self._tasks):
+            task.cancel()
+        await self._session.close()
+
+    def later(self, coroutine) -> None:
+        """Run ``coroutine`` (a callback) on the serving loop, without waiting for it."""
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @staticmethod
+    def basic_auth(request: web.Request) -> tuple[str, str] | None:
+        """The (user, password) of a request's HTTP basic auth; None without one."""
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("Basic "):
+            return None
+        try:
+            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return user, password
 
     def start(self):
         """Serve from a background thread; returns once it is serving."""

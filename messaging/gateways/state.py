@@ -1,12 +1,20 @@
 """What a gateway's answers change outside the one delivery: the gateway paused or resumed,
-its credit balance, and a recipient flagged (opted out, blocked, bad number).
+one of its sending numbers paused or resumed, its credit balance, and a recipient flagged
+(opted out, blocked, bad number).
 
 The pipeline calls ``is_paused`` before handing a part over and ``apply_recipient_effect``
 after a permanent ``GatewayError``; backends call ``pause_gateway`` themselves when the
 provider says the account cannot send, and the credit check calls ``record_credits``.
+
+A gateway whose numbers fail one by one (an Android phone per number: one phone off, the
+others fine) pauses just that number (``pause_number``) and raises ``PAUSE_NUMBER``: that
+number's parts wait, queued, and the rest go on. Its state is a ``GatewayState`` row of its
+own, named ``<gateway>:<number>``, so the admin lists it and resumes it like a gateway; the
+backend itself looks now and then whether the number answers again (``take_probe``).
 """
 
 import logging
+from datetime import timedelta
 
 from django.dispatch import Signal
 from django.utils import timezone
@@ -52,6 +60,67 @@ def resume_gateway(gateway: BaseGateway | str, *, by: str) -> bool:
         logger.warning("SMS gateway %s resumed (%s)", name, by)
         gateway_resumed.send(sender=GatewayState, gateway=name)
     return bool(resumed)
+
+
+def number_key(gateway: BaseGateway | str, number: str) -> str:
+    """The ``GatewayState`` name of one of ``gateway``'s sending numbers."""
+    return f"{_name(gateway)}:{number}"
+
+
+def is_number_paused(gateway: BaseGateway | str, number: str) -> bool:
+    return is_paused(number_key(gateway, number))
+
+
+def pause_number(gateway: BaseGateway | str, number: str, reason: str) -> bool:
+    """Stop handing ``gateway`` texts from ``number``; True when it was sending until now.
+    Like ``pause_gateway``, the ERROR-level log is the alert, once per pause."""
+    key = number_key(gateway, number)
+    GatewayState.objects.get_or_create(gateway=key)
+    paused = GatewayState.objects.filter(gateway=key, paused=False).update(
+        paused=True, reason=reason[:200], updated_at=timezone.now()
+    )
+    if paused:
+        logger.error(
+            "SMS gateway %s: number %s paused: %s. Its texts wait; the other numbers send.",
+            _name(gateway),
+            number,
+            reason,
+        )
+    return bool(paused)
+
+
+def resume_number(gateway: BaseGateway | str, number: str, *, by: str) -> bool:
+    """Let ``number`` send again; its waiting texts are handed over (``gateway_resumed``)."""
+    return resume_gateway(number_key(gateway, number), by=by)
+
+
+def take_probe(gateway: BaseGateway | str, number: str, every: float) -> float:
+    """Whether this caller may try the paused ``number`` now: 0 when it may (and no other
+    caller may for ``every`` seconds), else the seconds until the next try. A number that is
+    not paused may always be tried (0)."""
+    key = number_key(gateway, number)
+    now = timezone.now()
+    taken = GatewayState.objects.filter(
+        gateway=key, paused=True, updated_at__lte=now - timedelta(seconds=every)
+    ).update(updated_at=now)
+    if taken:
+        return 0.0
+    since = (
+        GatewayState.objects.filter(gateway=key, paused=True)
+        .values_list("updated_at", flat=True)
+        .first()
+    )
+    if since is None:
+        return 0.0  # resumed meanwhile
+    return max((since + timedelta(seconds=every) - now).total_seconds(), 0.01)
+
+
+def paused_numbers(gateway: BaseGateway | str) -> list[GatewayState]:
+    return list(
+        GatewayState.objects.filter(gateway__startswith=f"{_name(gateway)}:", paused=True).order_by(
+            "gateway"
+        )
+    )
 
 
 def record_credits(gateway: BaseGateway | str, credits: int) -> GatewayState:

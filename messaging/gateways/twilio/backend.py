@@ -37,14 +37,8 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from groupflier.backends import provider_setting
-from messaging.gateways.base import BaseGateway, ErrorEffect, GatewayError
-from messaging.gateways.ratelimit import (
-    Limit,
-    LimiterError,
-    RateLimiter,
-    limit_store,
-    parse_rate,
-)
+from messaging.gateways.base import BaseGateway, ErrorEffect, GatewayError, default_sender
+from messaging.gateways.ratelimit import LimiterError, NumberRates
 from messaging.gateways.state import pause_gateway
 from messaging.gateways.twilio import text as rules
 
@@ -146,10 +140,15 @@ class TwilioGateway(BaseGateway):
             self.timeout = float(timeout or setting("TWILIO_TIMEOUT"))
             self.max_wait = float(max_wait or setting("TWILIO_MAX_WAIT"))
             # Parsed once: a rate is looked at for every part sent.
-            self.per_number = parse_rate(rate_per_number or setting("TWILIO_RATE_PER_NUMBER"))
-            self.per_account = Limit.of(
-                f"account:{self.account_sid}",
-                rate_per_account or setting("TWILIO_RATE_PER_ACCOUNT"),
+            self.rates = NumberRates(
+                f"twilio:{self.account_sid}",
+                per_number=rate_per_number or setting("TWILIO_RATE_PER_NUMBER"),
+                per_account=rate_per_account or setting("TWILIO_RATE_PER_ACCOUNT"),
+                account_key=f"account:{self.account_sid}",
+                max_wait=self.max_wait,
+                timeout=self.timeout,
+                redis_url=settings.REDIS_URL,
+                lock_dir=settings.VAR_DIR / "ratelimit",
             )
         except ValueError as exc:
             raise ImproperlyConfigured(f"Twilio's settings: {exc}") from None
@@ -164,7 +163,6 @@ class TwilioGateway(BaseGateway):
         self._client: Client | None = None
         self._client_pid = 0
         self._lock = threading.Lock()
-        self._limiter: RateLimiter | None = None
 
     # --- texts --------------------------------------------------------------------------
 
@@ -188,7 +186,7 @@ class TwilioGateway(BaseGateway):
     def _create(self, to: str, part: str, from_number: str, callback: str | None) -> str:
         sender = from_number or default_sender()
         try:
-            with self.limiter.slot(self.number_limit(sender), self.per_account):
+            with self.rates.slot(sender):
                 message = self.client.messages.create(
                     to=to, from_=sender, body=part, status_callback=callback
                 )
@@ -244,28 +242,6 @@ class TwilioGateway(BaseGateway):
 
     # --- transport ----------------------------------------------------------------------
 
-    def number_limit(self, number: str) -> Limit | None:
-        if self.per_number is None:
-            return None
-        count, period = self.per_number
-        return Limit(f"number:{number}", count, period)
-
-    @property
-    def limiter(self) -> RateLimiter:
-        if self._limiter is None:
-            with self._lock:
-                self._limiter = self._limiter or RateLimiter(
-                    limit_store(
-                        f"twilio:{self.account_sid}",
-                        redis_url=settings.REDIS_URL,
-                        lock_dir=settings.VAR_DIR / "ratelimit",
-                    ),
-                    max_wait=self.max_wait,
-                    # A request lasts at most its connect and read timeouts.
-                    lease_seconds=2 * self.timeout + 5,
-                )
-        return self._limiter
-
     @property
     def client(self) -> Client:
         """This process's client: created on first use, and again in a forked child, which
@@ -293,14 +269,3 @@ def _transport_error(exc: urllib3.exceptions.HTTPError) -> GatewayError:
         code="no_response",
         effect=ErrorEffect.OUTCOME_UNKNOWN,
     )
-
-
-def default_sender() -> str:
-    """The number a text with no group number (a login PIN) goes from: the first pool number."""
-    from groups.models import PoolNumber
-
-    number = PoolNumber.objects.filter(active=True).order_by("id").values_list("number", flat=True)
-    first = number.first()
-    if first is None:
-        raise GatewayError("no pool number to send from", code="no_sender", effect=ErrorEffect.FAIL)
-    return str(first)

@@ -43,7 +43,7 @@ import xml.etree.ElementTree as ElementTree
 from collections import deque
 from dataclasses import dataclass
 
-from aiohttp import ClientError, ClientSession, ClientTimeout, web
+from aiohttp import ClientError, web
 
 from messaging.gateways.simulator import SimulatorServer
 
@@ -161,13 +161,10 @@ class TwilioSimulator(SimulatorServer):
         return f"http://{host}:{port}"
 
     async def on_start(self) -> None:
-        self._session = ClientSession(timeout=ClientTimeout(total=15))  # Twilio waits 15 s
-        self._tasks: set[asyncio.Task] = set()
+        await self.open_callbacks(15)  # Twilio waits 15 s
 
     async def on_stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await self._session.close()
+        await self.close_callbacks()
 
     def application(self) -> web.Application:
         app = web.Application()
@@ -223,13 +220,7 @@ class TwilioSimulator(SimulatorServer):
     # --- the Messages API ---------------------------------------------------------------
 
     def _authenticated(self, request: web.Request) -> bool:
-        header = request.headers.get("Authorization", "")
-        if not header.startswith("Basic "):
-            return False
-        try:
-            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-        except ValueError:
-            return False
+        user, password = self.basic_auth(request) or ("", "")
         return (
             hmac.compare_digest(user, self.account_sid)
             and hmac.compare_digest(password, self.auth_token)
@@ -318,7 +309,7 @@ class TwilioSimulator(SimulatorServer):
         self.stats["created"] += 1
         if self.log:
             self.log(f"{sender} -> {to}: {body}")
-        self._later(self._progress(message))
+        self.later(self._progress(message))
         return message
 
     def _resource(self, message: dict) -> dict:
@@ -390,11 +381,6 @@ class TwilioSimulator(SimulatorServer):
         )
 
     # --- callbacks ----------------------------------------------------------------------
-
-    def _later(self, coroutine) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _progress(self, message: dict) -> None:
         """The message goes out (``sent``), then the carrier reports its outcome."""
