@@ -1,21 +1,48 @@
-"""API sessions (SPEC §2): a random sid of 256 bits, stored only as its SHA-256, sliding expiry."""
+"""API sessions (SPEC §2): a random sid of 256 bits, stored only as its SHA-256, sliding expiry.
+
+Every call of a polling client starts by turning its sid into a member, so the answer is kept
+in the cache (Redis, shared by every web process) for a few minutes: the member's id and
+number, which never change for a session. Whatever ends a session (a logout, the idle expiry,
+the admin, the member's removal) deletes its row, and the row's ``post_delete`` writes a
+tombstone in the cache that a lookup reads in the same round trip as the entry: the very next
+request, in any process, finds the session gone, even if a lookup racing with the logout had
+just put it back in the cache. A tombstone that cannot be written undoes the deletion, so the
+cache can never outlive the database.
+"""
 
 import hashlib
+import logging
 import secrets
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.utils import timezone
 
+from groupflier import phones
 from members.models import ApiSession, Member
+
+logger = logging.getLogger(__name__)
 
 # Writing last_used_at on every call would turn each read into a write; minutes are enough
 # precision for an expiry counted in days.
 TOUCH_INTERVAL = timedelta(minutes=5)
+# A cached session lives no longer than that, so last_used_at is written as before.
+CACHED_FOR = int(TOUCH_INTERVAL.total_seconds())
+# Longer than any cached entry that a lookup racing with the deletion could write.
+TOMBSTONE_FOR = 2 * CACHED_FOR
 
 
 def _hash(sid: str) -> str:
     return hashlib.sha256(sid.encode()).hexdigest()
+
+
+def _entry_key(key_hash: str) -> str:
+    return f"session:{key_hash}"
+
+
+def _tombstone_key(key_hash: str) -> str:
+    return f"session-ended:{key_hash}"
 
 
 def create_session(member: Member, source: str = "") -> str:
@@ -27,17 +54,58 @@ def create_session(member: Member, source: str = "") -> str:
 
 
 def member_for_sid(sid: str) -> Member | None:
-    session = ApiSession.objects.select_related("member").filter(key_hash=_hash(sid)).first()
+    key_hash = _hash(sid)
+    try:
+        found = cache.get_many([_entry_key(key_hash), _tombstone_key(key_hash)])
+    except Exception as exc:  # noqa: BLE001 - the database alone answers while the cache is away
+        logger.warning("Session cache unreachable, reading the database: %s", exc)
+        return _member_from_database(key_hash, remember=False)
+    if _tombstone_key(key_hash) in found:
+        return None
+    if _entry_key(key_hash) in found:
+        return _member(*found[_entry_key(key_hash)])
+    return _member_from_database(key_hash, remember=True)
+
+
+def _member_from_database(key_hash: str, *, remember: bool) -> Member | None:
+    session = (
+        ApiSession.objects.filter(key_hash=key_hash)
+        .annotate(number=phones.stored("member__number"))
+        .values_list("pk", "member_id", "number", "last_used_at")
+        .first()
+    )
     if session is None:
         return None
+    pk, member_id, number, last_used_at = session
     now = timezone.now()
-    if session.last_used_at < now - settings.GROUPFLIER_SESSION_IDLE_TIMEOUT:
-        session.delete()
+    if last_used_at < now - settings.GROUPFLIER_SESSION_IDLE_TIMEOUT:
+        try:
+            ApiSession.objects.filter(pk=pk).delete()
+        except Exception as exc:  # noqa: BLE001 - the lapsed row answers None all the same
+            logger.warning("A lapsed session could not be deleted now: %s", exc)
         return None
-    if session.last_used_at < now - TOUCH_INTERVAL:
-        ApiSession.objects.filter(pk=session.pk).update(last_used_at=now)
-    return session.member
+    if last_used_at < now - TOUCH_INTERVAL:
+        ApiSession.objects.filter(pk=pk).update(last_used_at=now)
+    if remember:
+        try:
+            cache.add(_entry_key(key_hash), (member_id, number), timeout=CACHED_FOR)
+        except Exception as exc:  # noqa: BLE001 - the next lookup reads the database again
+            logger.warning("Session cache unreachable: %s", exc)
+    return _member(member_id, number)
+
+
+def _member(member_id: int, number: str) -> Member:
+    """The session's member, with its other fields (``blocked``...) read from the database
+    only if asked for, so nothing that may change is ever taken from the cache."""
+    return Member.from_db(Member.objects.db, ["id", "number"], [member_id, number])
 
 
 def end_session(sid: str) -> None:
     ApiSession.objects.filter(key_hash=_hash(sid)).delete()
+
+
+def session_ended(sender, instance: ApiSession, **kwargs) -> None:
+    """``post_delete`` of a session, in the deleting transaction: the tombstone that hides any
+    cached copy. Raising here (the cache unreachable) rolls the deletion back, so a session is
+    never left usable from the cache after it was reported ended."""
+    cache.set(_tombstone_key(instance.key_hash), True, timeout=TOMBSTONE_FOR)

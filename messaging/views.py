@@ -27,18 +27,18 @@ class MessageCount(Endpoint):
 
     def act(self, request, args):
         if args.number:
-            memberships = [membership_for(request.member, args.number)]
+            found = membership_for(request.member, args.number)
+            counts = [(str(found.address.number) if found.address else "", found.message_count)]
         else:
-            memberships = (
-                memberships_of(request.member).select_related("group", "address").order_by("id")
+            counts = (
+                memberships_of(request.member)
+                .order_by("id")
+                .values_list("address__number", "message_count")
             )
         return {
             "results": [
-                {
-                    "number": str(m.address.number) if m.address else "",
-                    "count": actions.visible_messages(m).count(),
-                }
-                for m in memberships
+                {"number": str(number) if number else "", "count": count}
+                for number, count in counts
             ]
         }
 
