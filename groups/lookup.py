@@ -17,10 +17,10 @@ def memberships_of(member: Member):
     Deleted groups are gone for everyone; a pending group exists only for its creator, who is
     the one to activate it (its members have not been told about it yet).
     """
-    return (
-        Membership.objects.filter(member=member)
-        .filter(Q(group__status=Group.Status.ACTIVE) | Q(group__owner=member))
-        .exclude(group__status=Group.Status.DELETED)
+    return Membership.objects.filter(
+        Q(member=member),
+        Q(group__status=Group.Status.ACTIVE)
+        | Q(group__status=Group.Status.PENDING, group__owner=member),
     )
 
 
@@ -33,12 +33,13 @@ def membership_for(member: Member, number: str) -> Membership:
     membership = (
         memberships_of(member)
         .filter(address__number=number)
-        .select_related("group", "member", "address")
+        .select_related("group", "address")
         .order_by("-last_exchanged_at", "-id")
         .first()
     )
     if membership is None:
         raise ApiError(ErrorType.MEMBER_LOOKUP_FAILED)
+    membership.member = member  # the caller: no need to read it again
     return membership
 
 

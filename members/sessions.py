@@ -1,13 +1,13 @@
 """API sessions (SPEC §2): a random sid of 256 bits, stored only as its SHA-256, sliding expiry.
 
-Every call of a polling client starts by turning its sid into a member, so the answer is kept
-in the cache (Redis, shared by every web process) for a few minutes: the member's id and
+Every call of a polling client starts by turning its sid into a member, so with Redis the
+answer is kept there for a few minutes, shared by every web process: the member's id and
 number, which never change for a session. Whatever ends a session (a logout, the idle expiry,
 the admin, the member's removal) deletes its row, and the row's ``post_delete`` writes a
-tombstone in the cache that a lookup reads in the same round trip as the entry: the very next
-request, in any process, finds the session gone, even if a lookup racing with the logout had
-just put it back in the cache. A tombstone that cannot be written undoes the deletion, so the
-cache can never outlive the database.
+tombstone that a lookup reads in the same round trip as the entry: the very next request, in
+any process, finds the session gone, even if a lookup racing with the logout had just put it
+back. A tombstone that cannot be written undoes the deletion, so a cached session never
+outlives its row. Without Redis (the embedded mode) every lookup reads the database.
 """
 
 import hashlib
@@ -16,10 +16,9 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.utils import timezone
 
-from groupflier import phones
+from groupflier import phones, redis_client
 from members.models import ApiSession, Member
 
 logger = logging.getLogger(__name__)
@@ -37,12 +36,11 @@ def _hash(sid: str) -> str:
     return hashlib.sha256(sid.encode()).hexdigest()
 
 
-def _entry_key(key_hash: str) -> str:
-    return f"session:{key_hash}"
-
-
-def _tombstone_key(key_hash: str) -> str:
-    return f"session-ended:{key_hash}"
+def _keys(key_hash: str) -> tuple[str, str]:
+    """The cached entry's key and the tombstone's (Redis shared with another service keeps
+    them apart by CACHE_KEY_PREFIX)."""
+    prefix = f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:session"
+    return f"{prefix}:{key_hash}", f"{prefix}-ended:{key_hash}"
 
 
 def create_session(member: Member, source: str = "") -> str:
@@ -55,19 +53,30 @@ def create_session(member: Member, source: str = "") -> str:
 
 def member_for_sid(sid: str) -> Member | None:
     key_hash = _hash(sid)
+    client = redis_client.shared()
+    if client is None:
+        return _member_from_database(key_hash)
+    entry_key, tombstone_key = _keys(key_hash)
     try:
-        found = cache.get_many([_entry_key(key_hash), _tombstone_key(key_hash)])
-    except Exception as exc:  # noqa: BLE001 - the database alone answers while the cache is away
+        entry, tombstone = client.mget(entry_key, tombstone_key)
+    except Exception as exc:  # noqa: BLE001 - the database alone answers while Redis is away
         logger.warning("Session cache unreachable, reading the database: %s", exc)
-        return _member_from_database(key_hash, remember=False)
-    if _tombstone_key(key_hash) in found:
+        return _member_from_database(key_hash)
+    if tombstone is not None:
         return None
-    if _entry_key(key_hash) in found:
-        return _member(*found[_entry_key(key_hash)])
-    return _member_from_database(key_hash, remember=True)
+    if entry is not None:
+        member_id, number = entry.decode().split(" ", 1)
+        return _member(int(member_id), number)
+    member = _member_from_database(key_hash)
+    if member is not None:
+        try:
+            client.set(entry_key, f"{member.pk} {member.number}", ex=CACHED_FOR, nx=True)
+        except Exception as exc:  # noqa: BLE001 - the next lookup reads the database again
+            logger.warning("Session cache unreachable: %s", exc)
+    return member
 
 
-def _member_from_database(key_hash: str, *, remember: bool) -> Member | None:
+def _member_from_database(key_hash: str) -> Member | None:
     session = (
         ApiSession.objects.filter(key_hash=key_hash)
         .annotate(number=phones.stored("member__number"))
@@ -86,11 +95,6 @@ def _member_from_database(key_hash: str, *, remember: bool) -> Member | None:
         return None
     if last_used_at < now - TOUCH_INTERVAL:
         ApiSession.objects.filter(pk=pk).update(last_used_at=now)
-    if remember:
-        try:
-            cache.add(_entry_key(key_hash), (member_id, number), timeout=CACHED_FOR)
-        except Exception as exc:  # noqa: BLE001 - the next lookup reads the database again
-            logger.warning("Session cache unreachable: %s", exc)
     return _member(member_id, number)
 
 
@@ -108,4 +112,6 @@ def session_ended(sender, instance: ApiSession, **kwargs) -> None:
     """``post_delete`` of a session, in the deleting transaction: the tombstone that hides any
     cached copy. Raising here (the cache unreachable) rolls the deletion back, so a session is
     never left usable from the cache after it was reported ended."""
-    cache.set(_tombstone_key(instance.key_hash), True, timeout=TOMBSTONE_FOR)
+    client = redis_client.shared()
+    if client is not None:
+        client.set(_keys(instance.key_hash)[1], 1, ex=TOMBSTONE_FOR)

@@ -172,7 +172,12 @@ def recount(group: Group) -> None:
 
 
 def grand_total() -> int:
-    return Counter.objects.filter(name=GRAND_TOTAL).values_list("value", flat=True).first() or 0
+    # One row by its unique name, asked on every poll: plain SQL, as the ORM's query building
+    # cost more than the query itself.
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT value FROM {Counter._meta.db_table} WHERE name = %s", [GRAND_TOTAL])
+        row = cursor.fetchone()
+    return row[0] if row else 0
 
 
 # --- Reading ---------------------------------------------------------------------------------
@@ -237,20 +242,25 @@ RECEIPT_ORDER = (
 RECEIPT_KEYS = [key for key, _ in RECEIPT_ORDER]
 
 
-# Per message, how many recipients stand at each position of RECEIPT_ORDER: each recipient's
-# parts are ranked in the database and only the counts come back (a hundred rows for a hundred
-# messages, however many recipients).
+# Per message of a group within a range of ids (and, for a member, sent by them), how many
+# recipients stand at each position of RECEIPT_ORDER: each recipient's parts are ranked in the
+# database and only the counts come back. A range rather than a list of ids keeps the text of
+# the query the same on every poll, so neither psycopg nor PostgreSQL parses a new one.
 _RANK = " ".join(
-    f"WHEN status IN ({', '.join(['%s'] * len(statuses))}) THEN {position}"
+    f"WHEN d.status IN ({', '.join(['%s'] * len(statuses))}) THEN {position}"
     for position, (_, statuses) in enumerate(RECEIPT_ORDER)
 )
 _RANK_PARAMS = [str(status) for _, statuses in RECEIPT_ORDER for status in statuses]
 _RECEIPTS_SQL = f"""
     SELECT message_id, rank, COUNT(*) FROM (
-        SELECT message_id, MIN(CASE {_RANK} END) AS rank FROM {Delivery._meta.db_table}
-        WHERE message_id IN ({{ids}}) GROUP BY message_id, recipient_id
+        SELECT d.message_id, MIN(CASE {_RANK} END) AS rank
+        FROM {Delivery._meta.db_table} d JOIN {Message._meta.db_table} m ON m.id = d.message_id
+        WHERE m.group_id = %s AND m.seq BETWEEN %s AND %s {{sender}}
+        GROUP BY d.message_id, d.recipient_id
     ) AS per_recipient GROUP BY message_id, rank
 """
+_RECEIPTS_OF_ALL = _RECEIPTS_SQL.format(sender="")
+_RECEIPTS_OF_SENDER = _RECEIPTS_SQL.format(sender="AND m.sender_id = %s")
 
 
 def receipts(viewer: Membership, messages: list) -> dict[int, dict]:
@@ -261,10 +271,14 @@ def receipts(viewer: Membership, messages: list) -> dict[int, dict]:
     if not shown:
         return {}
     found = {pk: dict.fromkeys(RECEIPT_KEYS, 0) for pk in shown}
+    seqs = [m.seq for m in messages]
+    params = [*_RANK_PARAMS, viewer.group_id, min(seqs), max(seqs)]
     with connection.cursor() as cursor:
-        cursor.execute(
-            _RECEIPTS_SQL.format(ids=", ".join(["%s"] * len(shown))), [*_RANK_PARAMS, *shown]
-        )
+        if is_owner:
+            cursor.execute(_RECEIPTS_OF_ALL, params)
+        else:
+            cursor.execute(_RECEIPTS_OF_SENDER, [*params, viewer.pk])
         for message_id, position, recipients in cursor.fetchall():
-            found[message_id][RECEIPT_KEYS[position]] = recipients
+            if message_id in found:  # the range may hold messages this viewer does not see
+                found[message_id][RECEIPT_KEYS[position]] = recipients
     return found
