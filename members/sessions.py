@@ -13,6 +13,7 @@ outlives its row. Without Redis (the embedded mode) every lookup reads the datab
 import hashlib
 import logging
 import secrets
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -51,17 +52,30 @@ def create_session(member: Member, source: str = "") -> str:
     return sid
 
 
+# After Redis failed, lookups read the database alone for this long rather than wait on it
+# again each time. Always safe: the database is the truth, and no session is deleted without
+# its tombstone reaching Redis.
+SKIP_CACHE_AFTER_FAILURE = 30  # seconds
+_cache_failed_at = None
+
+
 def member_for_sid(sid: str) -> Member | None:
+    global _cache_failed_at
     key_hash = _hash(sid)
     client = redis_client.shared()
-    if client is None:
+    if client is None or (
+        _cache_failed_at is not None
+        and time.monotonic() - _cache_failed_at < SKIP_CACHE_AFTER_FAILURE
+    ):
         return _member_from_database(key_hash)
     entry_key, tombstone_key = _keys(key_hash)
     try:
         entry, tombstone = client.mget(entry_key, tombstone_key)
     except Exception as exc:  # noqa: BLE001 - the database alone answers while Redis is away
         logger.warning("Session cache unreachable, reading the database: %s", exc)
+        _cache_failed_at = time.monotonic()
         return _member_from_database(key_hash)
+    _cache_failed_at = None
     if tombstone is not None:
         return None
     if entry is not None:

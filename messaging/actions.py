@@ -187,12 +187,17 @@ def visible_messages(membership: Membership):
     """The messages of the group that ``membership`` can see (SPEC §3): none sent while they
     were away (``bye``), and in a reply_to_owner group only their own and the owner's."""
     away = Absence.objects.filter(
-        membership_id=membership.pk, left_at__lte=OuterRef("created_at")
-    ).filter(Q(returned_at__isnull=True) | Q(returned_at__gt=OuterRef("created_at")))
+        Q(returned_at__isnull=True) | Q(returned_at__gt=OuterRef("created_at")),
+        membership_id=membership.pk,
+        left_at__lte=OuterRef("created_at"),
+    )
     messages = Message.objects.filter(group_id=membership.group_id).exclude(Exists(away))
     if membership.member_id == membership.group.owner_id:
         return messages
-    return messages.filter(Q(owner_only=False) | Q(sender__member_id=membership.member_id))
+    # Their own: a member has one membership in a group, so the messages they sent are those
+    # of this membership. Compared by id, not through a join to the sender's membership, so
+    # the newest messages are read from the (group, seq) index however long the history.
+    return messages.filter(Q(owner_only=False) | Q(sender_id=membership.pk))
 
 
 # What /message/get shows of a message, read as plain rows: building model instances for a
