@@ -4,7 +4,7 @@ from groupflier.api.endpoint import Endpoint, SessionRule
 from groupflier.api.errors import ErrorType
 from groupflier.api.params import Flag, MessageId, Phone, Text
 from groupflier.api.schema import FLAG, INTEGER, STRING, array_of, flag, nullable, object_of
-from groups.lookup import membership_for, memberships_of
+from groups.lookup import membership_for, message_counts
 from messaging import actions, schedule
 
 MESSAGE = Text(
@@ -30,17 +30,8 @@ class MessageCount(Endpoint):
             found = membership_for(request.member, args.number)
             counts = [(str(found.address.number) if found.address else "", found.message_count)]
         else:
-            counts = (
-                memberships_of(request.member)
-                .order_by("id")
-                .values_list("address__number", "message_count")
-            )
-        return {
-            "results": [
-                {"number": str(number) if number else "", "count": count}
-                for number, count in counts
-            ]
-        }
+            counts = message_counts(request.member)
+        return {"results": [{"number": number, "count": count} for number, count in counts]}
 
 
 MESSAGE_ENTRY = object_of(
