@@ -4,11 +4,10 @@ A group number is a pool number, shared by many groups; only together with the c
 name one group. Every call that takes a group number goes through ``membership_for``.
 """
 
-import functools
-
 from django.db import connection
 from django.db.models import Q
 
+from groupflier import sql
 from groupflier.api.errors import ApiError, ErrorType
 from groups.models import Group, Membership, PoolNumber
 from members.models import Member
@@ -41,13 +40,8 @@ _FROM = (
 )
 _MODELS = ((Membership, "ms"), (Group, "g"), (PoolNumber, "p"))
 _MEMBERSHIP_FOR = (
-    "SELECT "
-    + ", ".join(
-        f"{alias}.{connection.ops.quote_name(field.column)}"
-        for model, alias in _MODELS
-        for field in model._meta.concrete_fields
-    )
-    + f" {_FROM} WHERE {_THEIRS} AND p.number = %s"
+    f"SELECT {', '.join(sql.select_list(model, alias) for model, alias in _MODELS)}"
+    f" {_FROM} WHERE {_THEIRS} AND p.number = %s"
     " ORDER BY ms.last_exchanged_at DESC, ms.id DESC LIMIT 1"
 )
 
@@ -65,34 +59,14 @@ def membership_for(member: Member, number: str) -> Membership:
         raise ApiError(ErrorType.MEMBER_LOOKUP_FAILED)
     instances = []
     for model, _ in _MODELS:
-        columns = _columns(model)
-        values = [_from_db(value, *column) for value, column in zip(row, columns, strict=False)]
-        row = row[len(columns) :]
-        names = [col.target.attname for col, _ in columns]
-        instances.append(model.from_db(connection.alias, names, values))
+        width = len(model._meta.concrete_fields)
+        instances.append(sql.instance(model, row[:width]))
+        row = row[width:]
     membership, membership.group, membership.address = instances
     if membership.address_id is None:
         membership.address = None
     membership.member = member  # the caller: no need to read it again
     return membership
-
-
-@functools.cache
-def _columns(model) -> list[tuple]:
-    """Each column of ``model`` with the converters the ORM applies to its values (SQLite's
-    booleans and datetimes, a phone number's parsing)."""
-    columns = []
-    for field in model._meta.concrete_fields:
-        col = field.get_col(model._meta.db_table)
-        converters = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
-        columns.append((col, converters))
-    return columns
-
-
-def _from_db(value, col, converters):
-    for convert in converters:
-        value = convert(value, col, connection)
-    return value
 
 
 def message_counts(member: Member) -> list[tuple[str, int]]:

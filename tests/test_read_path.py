@@ -56,11 +56,16 @@ def groups_of(api, person) -> dict:
 
 
 def assert_counts_match(group):
-    """Every membership's kept count is what visible_messages counts, and what the API says."""
+    """Every membership's kept count is what visible_messages counts, and /message/get's read
+    (plain SQL) shows the very messages visible_messages does."""
     for membership in Membership.objects.filter(group=group).select_related("group"):
-        assert membership.message_count == actions.visible_messages(membership).count(), (
-            membership.name
-        )
+        visible = list(actions.visible_messages(membership).order_by("seq").values_list("pk"))
+        visible = [pk for (pk,) in visible]
+        assert membership.message_count == len(visible), membership.name
+        assert [row.pk for row in actions.read(membership, first=1)] == visible, membership.name
+        assert [row.pk for row in actions.read(membership)] == visible[-100:], membership.name
+        for pk, row in zip(visible, actions.read(membership, first=1), strict=True):
+            assert actions.read(membership, message_id=row.seq)[0].pk == pk
 
 
 # --- Sessions ---------------------------------------------------------------------------------
