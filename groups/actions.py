@@ -6,23 +6,24 @@ in ``groups.notices``.
 
 import re
 import secrets
+from collections import namedtuple
 from dataclasses import dataclass, fields
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts.actions import open_account
 from accounts.models import Account
-from groupflier import phones
+from groupflier import sql
 from groupflier.api import throttles
 from groupflier.api.errors import ApiError, ErrorType
 from groupflier.api.schema import flag
-from groups import notices, roster
+from groups import lookup, notices, roster
 from groups.addresses import choose_address, is_pool_number, lock_members
-from groups.lookup import locked, membership_for, memberships_of
+from groups.lookup import locked, membership_for
 from groups.models import INVITE_CODE_PATTERN, Group, Membership
 from members import actions as member_actions
 from members.actions import get_or_create_member, send_login_pin
@@ -405,61 +406,47 @@ def describe_memberships(member: Member) -> list[dict]:
     """The `groups` of /member/groups: each group the member is in, seen from the member's side.
 
     A pending group shows only to its creator, who is the one to activate it. Read as plain
-    rows in two queries, whatever the number of groups and members: clients poll this.
+    rows in two statements, whatever the number of groups and members: clients poll this.
     """
-    mine = list(
-        memberships_of(member)
-        .order_by("id")
-        .annotate(number=phones.stored("address__number"))
-        .values_list(
-            "group_id",
-            "bye",
-            "sms",
-            "number",
-            *(f"group__{field}" for field in GROUP_FIELDS),
-            "group__owner__account__type",
-            "group__owner__account__balance",
-            named=True,
-        )
-    )
-    roster = {}
-    for other in (
-        Membership.objects.filter(group_id__in=[m.group_id for m in mine])
-        .order_by("id")
-        .annotate(number=phones.stored("member__number"))
-        .values_list("group_id", "member_id", "name", "bye", "broadcast", "number")
-    ):
-        roster.setdefault(other[0], []).append(other)
+    with connection.cursor() as cursor:
+        cursor.execute(_MINE, [member.pk, member.pk])
+        mine = [_mine_row(row) for row in cursor]
+        roster = {}
+        if mine:
+            group_ids = [m.group_id for m in mine]
+            cursor.execute(_ROSTER.format(ids=", ".join(["%s"] * len(group_ids))), group_ids)
+            for row in cursor:
+                fields = sql.converted(row[:-1], Membership, ROSTER_FIELDS)
+                roster.setdefault(fields[0], []).append((*fields, row[-1]))
 
     described = []
     for mine_in in mine:
-        owner_id = mine_in.group__owner_id
+        owner_id = mine_in.owner_id
         members = roster.get(mine_in.group_id, [])
-        if mine_in.group__disable_who and member.pk != owner_id:
+        if mine_in.disable_who and member.pk != owner_id:
             # *who is off for members; the roster would give away what it hides.
             members = [m for m in members if m[1] in (owner_id, member.pk)]
-        account_type = mine_in.group__owner__account__type
         owner_account = (
-            Account(type=account_type, balance=mine_in.group__owner__account__balance)
-            if account_type is not None
+            Account(type=mine_in.account_type, balance=mine_in.account_balance)
+            if mine_in.account_type is not None
             else None
         )
         described.append(
             {
-                "name": mine_in.group__name,
+                "name": mine_in.name,
                 "number": mine_in.number,
                 "bye": flag(mine_in.bye),
                 "sms": flag(mine_in.sms),
                 "owner": flag(member.pk == owner_id),
-                "notify_on_add": flag(mine_in.group__notify_on_add),
-                "reply_to_owner": flag(mine_in.group__reply_to_owner),
-                "disable_who": flag(mine_in.group__disable_who),
-                "disable_add": flag(mine_in.group__disable_add),
-                "is_public": flag(mine_in.group__is_public),
-                "invite_code": mine_in.group__invite_code,
-                "description": mine_in.group__description,
-                "suspended": flag(group_suspended(mine_in.group__suspended, owner_account)),
-                "pending": flag(mine_in.group__status == Group.Status.PENDING),
+                "notify_on_add": flag(mine_in.notify_on_add),
+                "reply_to_owner": flag(mine_in.reply_to_owner),
+                "disable_who": flag(mine_in.disable_who),
+                "disable_add": flag(mine_in.disable_add),
+                "is_public": flag(mine_in.is_public),
+                "invite_code": mine_in.invite_code,
+                "description": mine_in.description,
+                "suspended": flag(group_suspended(mine_in.suspended, owner_account)),
+                "pending": flag(mine_in.status == Group.Status.PENDING),
                 "members": [
                     {
                         "name": name,
@@ -475,7 +462,11 @@ def describe_memberships(member: Member) -> list[dict]:
     return described
 
 
-# The fields of a group that /member/groups shows.
+# What /member/groups reads, as plain SQL (see groups.lookup): the caller's memberships with
+# their group and its owner's account, then the rosters of those groups. Phone numbers come as
+# the E.164 text stored: formatting a PhoneNumber costs ~60-80 us, most of a second for 20
+# groups of 200.
+MINE_FIELDS = ("group_id", "bye", "sms")
 GROUP_FIELDS = (
     "name",
     "owner_id",
@@ -488,4 +479,31 @@ GROUP_FIELDS = (
     "invite_code",
     "description",
     "suspended",
+)
+MineRow = namedtuple(
+    "MineRow", (*MINE_FIELDS, "number", *GROUP_FIELDS, "account_type", "account_balance")
+)
+_MINE = (
+    f"SELECT {sql.select_list(Membership, 'ms', MINE_FIELDS)}, p.number,"
+    f" {sql.select_list(Group, 'g', GROUP_FIELDS)}, acc.type, acc.balance {lookup.FROM}"
+    f" LEFT JOIN {Account._meta.db_table} acc ON acc.member_id = g.owner_id"
+    f" WHERE {lookup.THEIRS} ORDER BY ms.id"
+)
+
+
+def _mine_row(row) -> MineRow:
+    mine, group = len(MINE_FIELDS), len(GROUP_FIELDS)
+    return MineRow(
+        *sql.converted(row[:mine], Membership, MINE_FIELDS),
+        row[mine],
+        *sql.converted(row[mine + 1 : mine + 1 + group], Group, GROUP_FIELDS),
+        *row[mine + 1 + group :],
+    )
+
+
+ROSTER_FIELDS = ("group_id", "member_id", "name", "bye", "broadcast")
+_ROSTER = (
+    f"SELECT {sql.select_list(Membership, 'ms', ROSTER_FIELDS)}, mb.number"
+    f" FROM {Membership._meta.db_table} ms JOIN {Member._meta.db_table} mb ON mb.id = ms.member_id"
+    " WHERE ms.group_id IN ({ids}) ORDER BY ms.id"
 )

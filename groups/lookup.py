@@ -5,49 +5,36 @@ name one group. Every call that takes a group number goes through ``membership_f
 """
 
 from django.db import connection
-from django.db.models import Q
 
 from groupflier import sql
 from groupflier.api.errors import ApiError, ErrorType
 from groups.models import Group, Membership, PoolNumber
 from members.models import Member
 
-
-def memberships_of(member: Member):
-    """The memberships ``member`` can see and act through.
-
-    Deleted groups are gone for everyone; a pending group exists only for its creator, who is
-    the one to activate it (its members have not been told about it yet).
-    """
-    return Membership.objects.filter(
-        Q(member=member),
-        Q(group__status=Group.Status.ACTIVE)
-        | Q(group__status=Group.Status.PENDING, group__owner=member),
-    )
-
-
-# The rule of ``memberships_of`` in SQL, for the two look-ups every poll makes: a membership
-# ``ms`` of the member (the first parameter) in a group ``g`` that is active, or pending and
-# theirs (the second). Written once here as plain SQL because the ORM's building and compiling
-# of the query cost more than the query itself (bench/api).
-_THEIRS = (
+# The memberships a member can see and act through: deleted groups are gone for everyone; a
+# pending group exists only for its creator, who is the one to activate it (its members have
+# not been told about it yet). As SQL, for the look-ups every poll makes: a membership ``ms``
+# of the member (the first parameter) in a group ``g`` that is active, or pending and theirs
+# (the second), with its group number ``p``. Plain SQL because the ORM's building and
+# compiling of the query cost more than the query itself (bench/api).
+THEIRS = (
     f"ms.member_id = %s AND (g.status = '{Group.Status.ACTIVE}'"
     f" OR (g.status = '{Group.Status.PENDING}' AND g.owner_id = %s))"
 )
-_FROM = (
+FROM = (
     f"FROM {Membership._meta.db_table} ms JOIN {Group._meta.db_table} g ON g.id = ms.group_id"
     f" LEFT JOIN {PoolNumber._meta.db_table} p ON p.id = ms.address_id"
 )
 _MODELS = ((Membership, "ms"), (Group, "g"), (PoolNumber, "p"))
 _MEMBERSHIP_FOR = (
     f"SELECT {', '.join(sql.select_list(model, alias) for model, alias in _MODELS)}"
-    f" {_FROM} WHERE {_THEIRS} AND p.number = %s"
+    f" {FROM} WHERE {THEIRS} AND p.number = %s"
     " ORDER BY ms.last_exchanged_at DESC, ms.id DESC LIMIT 1"
 )
 
 
 def membership_for(member: Member, number: str) -> Membership:
-    """The caller's membership (``memberships_of``) whose address is ``number``, or
+    """The caller's membership (``THEIRS``) whose address is ``number``, or
     ``MEMBER_LOOKUP_FAILED``; its group and address come with it. A member in more groups than
     the pool holds shares an address between groups: the one they exchanged a text with most
     recently wins, as for an inbound text (SPEC §4).
@@ -71,10 +58,10 @@ def membership_for(member: Member, number: str) -> Membership:
 
 def message_counts(member: Member) -> list[tuple[str, int]]:
     """(group number, messages they can see) for each of ``member``'s groups
-    (``memberships_of``), in the order they joined: /message/count."""
+    (``THEIRS``), in the order they joined: /message/count."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT p.number, ms.message_count {_FROM} WHERE {_THEIRS} ORDER BY ms.id",
+            f"SELECT p.number, ms.message_count {FROM} WHERE {THEIRS} ORDER BY ms.id",
             [member.pk, member.pk],
         )
         return [(number or "", count) for number, count in cursor.fetchall()]
