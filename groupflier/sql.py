@@ -34,8 +34,15 @@ def select_list(model, alias: str, names: tuple[str, ...] | None = None) -> str:
     )
 
 
+@functools.cache
+def _needs_conversion(model, names: tuple[str, ...] | None) -> bool:
+    return any(converters for _, converters in columns(model, names))
+
+
 def converted(values, model, names: tuple[str, ...] | None = None) -> list:
     """``values`` read for ``columns(model, names)``, as the ORM would give them."""
+    if not _needs_conversion(model, names):  # PostgreSQL's values mostly come as they are
+        return list(values)
     out = []
     for value, (col, converters) in zip(values, columns(model, names), strict=True):
         for convert in converters:
