@@ -411,21 +411,31 @@ def describe_memberships(member: Member) -> list[dict]:
     with connection.cursor() as cursor:
         cursor.execute(_MINE, [member.pk, member.pk])
         mine = [_mine_row(row) for row in cursor]
-        roster = {}
+        owners = {m.group_id: m.owner_id for m in mine}
+        # *who is off for members: the roster would give away what it hides.
+        hidden = {m.group_id for m in mine if m.disable_who and m.owner_id != member.pk}
+        rosters = {group_id: [] for group_id in owners}
         if mine:
-            group_ids = [m.group_id for m in mine]
-            cursor.execute(_ROSTER.format(ids=", ".join(["%s"] * len(group_ids))), group_ids)
-            for row in cursor:
-                fields = sql.converted(row[:-1], Membership, ROSTER_FIELDS)
-                roster.setdefault(fields[0], []).append((*fields, row[-1]))
+            cursor.execute(_ROSTER.format(ids=", ".join(["%s"] * len(owners))), list(owners))
+            # Up to thousands of rows: each goes straight into its answer (flags are 0 or 1
+            # whether the database gives booleans or, SQLite, integers).
+            for group_id, member_id, name, bye, broadcast, number in cursor:
+                owner_id = owners[group_id]
+                if group_id in hidden and member_id not in (owner_id, member.pk):
+                    continue
+                rosters[group_id].append(
+                    {
+                        "name": name,
+                        "number": number,
+                        "bye": flag(bye),
+                        "owner": flag(member_id == owner_id),
+                        "broadcast": flag(broadcast),
+                    }
+                )
 
     described = []
     for mine_in in mine:
         owner_id = mine_in.owner_id
-        members = roster.get(mine_in.group_id, [])
-        if mine_in.disable_who and member.pk != owner_id:
-            # *who is off for members; the roster would give away what it hides.
-            members = [m for m in members if m[1] in (owner_id, member.pk)]
         owner_account = (
             Account(type=mine_in.account_type, balance=mine_in.account_balance)
             if mine_in.account_type is not None
@@ -447,16 +457,7 @@ def describe_memberships(member: Member) -> list[dict]:
                 "description": mine_in.description,
                 "suspended": flag(group_suspended(mine_in.suspended, owner_account)),
                 "pending": flag(mine_in.status == Group.Status.PENDING),
-                "members": [
-                    {
-                        "name": name,
-                        "number": number,
-                        "bye": flag(bye),
-                        "owner": flag(member_id == owner_id),
-                        "broadcast": flag(broadcast),
-                    }
-                    for _, member_id, name, bye, broadcast, number in members
-                ],
+                "members": rosters[mine_in.group_id],
             }
         )
     return described
