@@ -19,6 +19,7 @@ Two sources, chosen so that any one web process answers for every process on eve
 """
 
 import atexit
+import functools
 import json
 import logging
 import os
@@ -136,11 +137,19 @@ def count_throttle_refusal(budget: str) -> None:
 
 
 def observe_api_request(endpoint: str, error: str, seconds: float) -> None:
-    labels = {"endpoint": endpoint, "error": error}
-    counters.add("api_requests", _field(**labels))
-    counters.add("api_latency_sum", _field(**labels), seconds)
+    field = _api_field(endpoint, error)
+    counters.add("api_requests", field)
+    counters.add("api_latency_sum", field, seconds)
     bucket = next((b for b in LATENCY_BUCKETS if seconds <= b), "+Inf")
-    counters.add("api_latency_buckets", _field(**labels, le=str(bucket)))
+    counters.add("api_latency_buckets", _api_field(endpoint, error, str(bucket)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _api_field(endpoint: str, error: str, le: str | None = None) -> str:
+    """The labels of an API request's series, made once per series rather than per request."""
+    if le is None:
+        return _field(endpoint=endpoint, error=error)
+    return _field(endpoint=endpoint, error=error, le=le)
 
 
 class ApiMetricsMiddleware:

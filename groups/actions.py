@@ -6,21 +6,24 @@ in ``groups.notices``.
 
 import re
 import secrets
+from collections import namedtuple
 from dataclasses import dataclass, fields
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts.actions import open_account
+from accounts.models import Account
+from groupflier import sql
 from groupflier.api import throttles
 from groupflier.api.errors import ApiError, ErrorType
 from groupflier.api.schema import flag
-from groups import notices, roster
+from groups import lookup, notices, roster
 from groups.addresses import choose_address, is_pool_number, lock_members
-from groups.lookup import locked, membership_for, memberships_of
+from groups.lookup import locked, membership_for
 from groups.models import INVITE_CODE_PATTERN, Group, Membership
 from members import actions as member_actions
 from members.actions import get_or_create_member, send_login_pin
@@ -394,60 +397,114 @@ def list_public_groups(
     ]
 
 
-def group_suspended(group: Group) -> bool:
-    account = getattr(group.owner, "account", None)
-    return group.suspended or bool(account and account.suspended)
+def group_suspended(suspended: bool, owner_account: Account | None) -> bool:
+    """An administrator's suspension of the group, or its owner's account suspended."""
+    return suspended or bool(owner_account and owner_account.suspended)
 
 
 def describe_memberships(member: Member) -> list[dict]:
     """The `groups` of /member/groups: each group the member is in, seen from the member's side.
 
-    A pending group shows only to its creator, who is the one to activate it.
+    A pending group shows only to its creator, who is the one to activate it. Read as plain
+    rows in two statements, whatever the number of groups and members: clients poll this.
     """
-    mine = list(
-        memberships_of(member).select_related("group__owner__account", "address").order_by("id")
-    )
-    roster = {}
-    for other in (
-        Membership.objects.filter(group_id__in=[m.group_id for m in mine])
-        .select_related("member", "group")
-        .order_by("id")
-    ):
-        roster.setdefault(other.group_id, []).append(other)
+    with connection.cursor() as cursor:
+        cursor.execute(_MINE, [member.pk, member.pk])
+        mine = [_mine_row(row) for row in cursor]
+        owners = {m.group_id: m.owner_id for m in mine}
+        # *who is off for members: the roster would give away what it hides.
+        hidden = {m.group_id for m in mine if m.disable_who and m.owner_id != member.pk}
+        rosters = {group_id: [] for group_id in owners}
+        if mine:
+            cursor.execute(_ROSTER.format(ids=", ".join(["%s"] * len(owners))), list(owners))
+            # Up to thousands of rows: each goes straight into its answer (flags are 0 or 1
+            # whether the database gives booleans or, SQLite, integers).
+            for group_id, member_id, name, bye, broadcast, number in cursor:
+                owner_id = owners[group_id]
+                if group_id in hidden and member_id not in (owner_id, member.pk):
+                    continue
+                rosters[group_id].append(
+                    {
+                        "name": name,
+                        "number": number,
+                        "bye": flag(bye),
+                        "owner": flag(member_id == owner_id),
+                        "broadcast": flag(broadcast),
+                    }
+                )
 
     described = []
-    for membership in mine:
-        group = membership.group
-        members = roster.get(group.pk, [])
-        if group.disable_who and not membership.is_owner:
-            # *who is off for members; the roster would give away what it hides.
-            members = [m for m in members if m.is_owner or m.member_id == member.pk]
+    for mine_in in mine:
+        owner_id = mine_in.owner_id
+        owner_account = (
+            Account(type=mine_in.account_type, balance=mine_in.account_balance)
+            if mine_in.account_type is not None
+            else None
+        )
         described.append(
             {
-                "name": group.name,
-                "number": str(membership.address.number) if membership.address else None,
-                "bye": flag(membership.bye),
-                "sms": flag(membership.sms),
-                "owner": flag(membership.is_owner),
-                "notify_on_add": flag(group.notify_on_add),
-                "reply_to_owner": flag(group.reply_to_owner),
-                "disable_who": flag(group.disable_who),
-                "disable_add": flag(group.disable_add),
-                "is_public": flag(group.is_public),
-                "invite_code": group.invite_code,
-                "description": group.description,
-                "suspended": flag(group_suspended(group)),
-                "pending": flag(group.status == Group.Status.PENDING),
-                "members": [
-                    {
-                        "name": m.name,
-                        "number": str(m.member.number),
-                        "bye": flag(m.bye),
-                        "owner": flag(m.is_owner),
-                        "broadcast": flag(m.broadcast),
-                    }
-                    for m in members
-                ],
+                "name": mine_in.name,
+                "number": mine_in.number,
+                "bye": flag(mine_in.bye),
+                "sms": flag(mine_in.sms),
+                "owner": flag(member.pk == owner_id),
+                "notify_on_add": flag(mine_in.notify_on_add),
+                "reply_to_owner": flag(mine_in.reply_to_owner),
+                "disable_who": flag(mine_in.disable_who),
+                "disable_add": flag(mine_in.disable_add),
+                "is_public": flag(mine_in.is_public),
+                "invite_code": mine_in.invite_code,
+                "description": mine_in.description,
+                "suspended": flag(group_suspended(mine_in.suspended, owner_account)),
+                "pending": flag(mine_in.status == Group.Status.PENDING),
+                "members": rosters[mine_in.group_id],
             }
         )
     return described
+
+
+# What /member/groups reads, as plain SQL (see groups.lookup): the caller's memberships with
+# their group and its owner's account, then the rosters of those groups. Phone numbers come as
+# the E.164 text stored: formatting a PhoneNumber costs ~60-80 us, most of a second for 20
+# groups of 200.
+MINE_FIELDS = ("group_id", "bye", "sms")
+GROUP_FIELDS = (
+    "name",
+    "owner_id",
+    "status",
+    "notify_on_add",
+    "reply_to_owner",
+    "disable_who",
+    "disable_add",
+    "is_public",
+    "invite_code",
+    "description",
+    "suspended",
+)
+MineRow = namedtuple(
+    "MineRow", (*MINE_FIELDS, "number", *GROUP_FIELDS, "account_type", "account_balance")
+)
+_MINE = (
+    f"SELECT {sql.select_list(Membership, 'ms', MINE_FIELDS)}, p.number,"
+    f" {sql.select_list(Group, 'g', GROUP_FIELDS)}, acc.type, acc.balance {lookup.FROM}"
+    f" LEFT JOIN {Account._meta.db_table} acc ON acc.member_id = g.owner_id"
+    f" WHERE {lookup.THEIRS} ORDER BY ms.id"
+)
+
+
+def _mine_row(row) -> MineRow:
+    mine, group = len(MINE_FIELDS), len(GROUP_FIELDS)
+    return MineRow(
+        *sql.converted(row[:mine], Membership, MINE_FIELDS),
+        row[mine],
+        *sql.converted(row[mine + 1 : mine + 1 + group], Group, GROUP_FIELDS),
+        *row[mine + 1 + group :],
+    )
+
+
+ROSTER_FIELDS = ("group_id", "member_id", "name", "bye", "broadcast")
+_ROSTER = (
+    f"SELECT {sql.select_list(Membership, 'ms', ROSTER_FIELDS)}, mb.number"
+    f" FROM {Membership._meta.db_table} ms JOIN {Member._meta.db_table} mb ON mb.id = ms.member_id"
+    " WHERE ms.group_id IN ({ids}) ORDER BY ms.id"
+)

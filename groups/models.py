@@ -99,6 +99,9 @@ class Membership(models.Model):
     # When a text last went either way between this member and this group; inbound texts
     # with no usable destination go to the most recent one (SPEC §4).
     last_exchanged_at = models.DateTimeField(auto_now_add=True)
+    # How many of the group's messages this member can see (/message/count, SPEC §3), kept by
+    # messaging as each message is stored, so a count never counts a group's rows.
+    message_count = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["id"]

@@ -6,13 +6,15 @@ id and fanned out by the workers once the transaction commits.
 """
 
 import logging
+from collections import namedtuple
 from dataclasses import dataclass
 
-from django.db import transaction
-from django.db.models import Case, Exists, F, IntegerField, Max, Min, OuterRef, Q, Value, When
+from django.db import connection, transaction
+from django.db.models import Exists, F, Max, OuterRef, Q
 from django.utils import timezone
 
 from accounts.billing import check_can_send, hold_parts
+from groupflier import sql
 from groupflier.api.errors import ApiError, ErrorType
 from groups.models import Absence, Group, Membership
 from messaging.gateways.base import get_gateway
@@ -104,6 +106,7 @@ def post(
         )
         if sender is not None:
             Membership.objects.filter(pk=sender.pk).update(last_exchanged_at=timezone.now())
+        count_for_readers(message)
         count_message()
         transaction.on_commit(lambda: queue_fan_out(message.pk))
     return message
@@ -140,8 +143,43 @@ def count_message() -> None:
         Counter.objects.filter(name=GRAND_TOTAL).update(value=F("value") + 1)
 
 
+def count_for_readers(message: Message) -> None:
+    """Add ``message`` to the ``message_count`` of every membership that can see it.
+
+    Called under the group's row lock, which leaving and coming back (``groups.roster``) take
+    too, so the members away now (``bye``) are exactly those whose absence covers the message:
+    the same memberships ``visible_messages`` leaves it out for."""
+    readers = Membership.objects.filter(group_id=message.group_id, bye=False)
+    if message.owner_only:
+        readers = readers.filter(Q(member_id=message.group.owner_id) | Q(pk=message.sender_id))
+    readers.update(message_count=F("message_count") + 1)
+
+
+def count_for_newcomer(sender, instance: Membership, created: bool, raw=False, **kwargs):
+    """A new membership (post_save) starts with the count of what it can see already: the
+    group's history, as ``visible_messages`` shows it to them."""
+    if created and not raw:
+        count = visible_messages(instance).count()
+        if count:
+            Membership.objects.filter(pk=instance.pk).update(message_count=count)
+            instance.message_count = count
+
+
+def recount(group: Group) -> None:
+    """Count again what each member of ``group`` can see: for messages stored other than
+    through ``post`` (a benchmark's bulk insert)."""
+    for membership in group.memberships.select_related("group"):
+        count = visible_messages(membership).count()
+        Membership.objects.filter(pk=membership.pk).update(message_count=count)
+
+
 def grand_total() -> int:
-    return Counter.objects.filter(name=GRAND_TOTAL).values_list("value", flat=True).first() or 0
+    # One row by its unique name, asked on every poll: plain SQL, as the ORM's query building
+    # cost more than the query itself.
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT value FROM {Counter._meta.db_table} WHERE name = %s", [GRAND_TOTAL])
+        row = cursor.fetchone()
+    return row[0] if row else 0
 
 
 # --- Reading ---------------------------------------------------------------------------------
@@ -151,29 +189,59 @@ def visible_messages(membership: Membership):
     """The messages of the group that ``membership`` can see (SPEC §3): none sent while they
     were away (``bye``), and in a reply_to_owner group only their own and the owner's."""
     away = Absence.objects.filter(
-        membership_id=membership.pk, left_at__lte=OuterRef("created_at")
-    ).filter(Q(returned_at__isnull=True) | Q(returned_at__gt=OuterRef("created_at")))
+        Q(returned_at__isnull=True) | Q(returned_at__gt=OuterRef("created_at")),
+        membership_id=membership.pk,
+        left_at__lte=OuterRef("created_at"),
+    )
     messages = Message.objects.filter(group_id=membership.group_id).exclude(Exists(away))
     if membership.member_id == membership.group.owner_id:
         return messages
-    return messages.filter(Q(owner_only=False) | Q(sender__member_id=membership.member_id))
+    # Their own: a member has one membership in a group, so the messages they sent are those
+    # of this membership. Compared by id, not through a join to the sender's membership, so
+    # the newest messages are read from the (group, seq) index however long the history.
+    return messages.filter(Q(owner_only=False) | Q(sender_id=membership.pk))
 
 
-def read(membership: Membership, message_id=None, first=None, last=None) -> list[Message]:
-    """/message/get: one message, a range (at most 500, oldest first), or the latest 100."""
-    messages = visible_messages(membership)
+# What /message/get shows of a message, read as plain rows: building model instances for a
+# hundred messages on every poll cost more than the query.
+READ_FIELDS = ("id", "seq", "text", "created_at", "sender_name", "sender_number", "sender_id")
+MessageRow = namedtuple("MessageRow", ("pk", *READ_FIELDS[1:]))
+
+# visible_messages' rule once more in SQL, for the read every poll makes (building and
+# compiling the ORM's query took more Python than the rest of the call). Parameters: the group,
+# the membership, whether it is the owner's, the membership again, the lowest and highest id,
+# how many. tests/test_read_path.py checks that both rules show the same messages.
+_READ = (
+    f"SELECT {sql.select_list(Message, 'm', READ_FIELDS)} FROM {Message._meta.db_table} m"
+    f" WHERE m.group_id = %s AND NOT EXISTS (SELECT 1 FROM {Absence._meta.db_table} a"
+    " WHERE a.membership_id = %s AND a.left_at <= m.created_at"
+    " AND (a.returned_at IS NULL OR a.returned_at > m.created_at))"
+    " AND (%s OR NOT m.owner_only OR m.sender_id = %s)"
+    " AND m.seq BETWEEN %s AND %s ORDER BY m.seq {order} LIMIT %s"
+)
+_READ_OLDEST_FIRST = _READ.format(order="ASC")
+_READ_NEWEST_FIRST = _READ.format(order="DESC")
+LAST_SEQ = 2**31 - 1  # the largest id the column holds
+
+
+def read(membership: Membership, message_id=None, first=None, last=None) -> list[MessageRow]:
+    """/message/get: one message, a range (at most 500, oldest first), or the latest 100:
+    what ``visible_messages`` shows ``membership``."""
+    is_owner = membership.member_id == membership.group.owner_id
+    seen_by = [membership.group_id, membership.pk, is_owner, membership.pk]
     if message_id is not None:
-        return list(messages.filter(seq=message_id))
-    if first is None and last is None:
-        return list(messages.order_by("-seq")[:GET_DEFAULT_COUNT])[::-1]
-    if first is not None:
-        messages = messages.filter(seq__gte=first)
-    if last is not None:
-        messages = messages.filter(seq__lte=last)
-    return list(messages.order_by("seq")[:GET_MAX_RANGE])
+        statement, params = _READ_OLDEST_FIRST, [message_id, message_id, 1]
+    elif first is None and last is None:
+        statement, params = _READ_NEWEST_FIRST, [1, LAST_SEQ, GET_DEFAULT_COUNT]
+    else:
+        statement, params = _READ_OLDEST_FIRST, [first or 1, last or LAST_SEQ, GET_MAX_RANGE]
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [*seen_by, *params])
+        rows = [MessageRow(*sql.converted(row, Message, READ_FIELDS)) for row in cursor]
+    return rows if statement is _READ_OLDEST_FIRST else rows[::-1]
 
 
-def describe(message: Message, receipts: dict | None = None) -> dict:
+def describe(message, receipts: dict | None = None) -> dict:
     described = {
         "id": message.seq,
         "txt": message.text,
@@ -200,27 +268,43 @@ RECEIPT_ORDER = (
 RECEIPT_KEYS = [key for key, _ in RECEIPT_ORDER]
 
 
-def receipts(viewer: Membership, messages: list[Message]) -> dict[int, dict]:
+# Per message of a group within a range of ids (and, for a member, sent by them), how many
+# recipients stand at each position of RECEIPT_ORDER: each recipient's parts are ranked in the
+# database and only the counts come back. A range rather than a list of ids keeps the text of
+# the query the same on every poll, so neither psycopg nor PostgreSQL parses a new one.
+_RANK = " ".join(
+    f"WHEN d.status IN ({', '.join(['%s'] * len(statuses))}) THEN {position}"
+    for position, (_, statuses) in enumerate(RECEIPT_ORDER)
+)
+_RANK_PARAMS = [str(status) for _, statuses in RECEIPT_ORDER for status in statuses]
+_RECEIPTS_SQL = f"""
+    SELECT message_id, rank, COUNT(*) FROM (
+        SELECT d.message_id, MIN(CASE {_RANK} END) AS rank
+        FROM {Delivery._meta.db_table} d JOIN {Message._meta.db_table} m ON m.id = d.message_id
+        WHERE m.group_id = %s AND m.seq BETWEEN %s AND %s {{sender}}
+        GROUP BY d.message_id, d.recipient_id
+    ) AS per_recipient GROUP BY message_id, rank
+"""
+_RECEIPTS_OF_ALL = _RECEIPTS_SQL.format(sender="")
+_RECEIPTS_OF_SENDER = _RECEIPTS_SQL.format(sender="AND m.sender_id = %s")
+
+
+def receipts(viewer: Membership, messages: list) -> dict[int, dict]:
     """The receipts the viewer may see, by message pk: on the messages it sent, and on every
     message for the group's owner. Counts recipients, not parts."""
     is_owner = viewer.member_id == viewer.group.owner_id
     shown = [m.pk for m in messages if is_owner or (m.sender_id and m.sender_id == viewer.pk)]
     if not shown:
         return {}
-    rank = Case(
-        *(
-            When(status__in=statuses, then=Value(position))
-            for position, (_, statuses) in enumerate(RECEIPT_ORDER)
-        ),
-        output_field=IntegerField(),
-    )
-    per_recipient = (
-        Delivery.objects.filter(message_id__in=shown)
-        .values("message_id", "recipient_id")
-        .annotate(rank=Min(rank))
-        .values_list("message_id", "rank")
-    )
     found = {pk: dict.fromkeys(RECEIPT_KEYS, 0) for pk in shown}
-    for message_id, position in per_recipient:
-        found[message_id][RECEIPT_KEYS[position]] += 1
+    seqs = [m.seq for m in messages]
+    params = [*_RANK_PARAMS, viewer.group_id, min(seqs), max(seqs)]
+    with connection.cursor() as cursor:
+        if is_owner:
+            cursor.execute(_RECEIPTS_OF_ALL, params)
+        else:
+            cursor.execute(_RECEIPTS_OF_SENDER, [*params, viewer.pk])
+        for message_id, position, recipients in cursor.fetchall():
+            if message_id in found:  # the range may hold messages this viewer does not see
+                found[message_id][RECEIPT_KEYS[position]] = recipients
     return found

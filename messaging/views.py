@@ -4,7 +4,7 @@ from groupflier.api.endpoint import Endpoint, SessionRule
 from groupflier.api.errors import ErrorType
 from groupflier.api.params import Flag, MessageId, Phone, Text
 from groupflier.api.schema import FLAG, INTEGER, STRING, array_of, flag, nullable, object_of
-from groups.lookup import membership_for, memberships_of
+from groups.lookup import membership_for, message_counts
 from messaging import actions, schedule
 
 MESSAGE = Text(
@@ -27,20 +27,11 @@ class MessageCount(Endpoint):
 
     def act(self, request, args):
         if args.number:
-            memberships = [membership_for(request.member, args.number)]
+            found = membership_for(request.member, args.number)
+            counts = [(str(found.address.number) if found.address else "", found.message_count)]
         else:
-            memberships = (
-                memberships_of(request.member).select_related("group", "address").order_by("id")
-            )
-        return {
-            "results": [
-                {
-                    "number": str(m.address.number) if m.address else "",
-                    "count": actions.visible_messages(m).count(),
-                }
-                for m in memberships
-            ]
-        }
+            counts = message_counts(request.member)
+        return {"results": [{"number": number, "count": count} for number, count in counts]}
 
 
 MESSAGE_ENTRY = object_of(

@@ -6,18 +6,31 @@ checks of SPEC §1 the same way for all of them:
 
     throttle -> session (401) -> MISSING_FIELDS -> format -> the action
                                                        (look-up -> permission -> state)
+
+Every client polls (/message/get, /member/groups every few seconds), so a request takes the
+shortest path Django offers: ``dispatch`` reads the parameters from Django's own request and
+answers an ``ApiResponse``, with none of REST framework's per-request machinery (its request
+wrapper, content negotiation, renderers), which cost as much as a whole bare Django request
+(bench/api). Endpoints still derive from REST framework's ``APIView`` only so that
+drf-spectacular finds them for the OpenAPI document (``groupflier.api.schema``).
 """
 
+import io
+import json
 from enum import Enum
 from types import SimpleNamespace
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpResponse, QueryDict
+from django.http.multipartparser import MultiPartParserError
 from django.urls import path as url_path
-from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from groupflier.api import throttles
 from groupflier.api.errors import ApiError, ErrorType, authorization_required
+from groupflier.api.handlers import error_for
 from groupflier.api.params import Param, Secret, parse_params, read_raw
 
 # Far longer than any sid this service makes (43 characters); a longer one is not looked up.
@@ -30,18 +43,25 @@ class SessionRule(Enum):
     REQUIRED = "required"  # no valid sid: HTTP 401 AUTHORIZATION_REQUIRED
 
 
-class AlwaysJson(BaseContentNegotiation):
-    """Every answer is JSON, whatever the client's Accept header says (SPEC §1)."""
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
-    def select_parser(self, request, parsers):
-        content_type = request.content_type or ""
-        for parser in parsers:
-            if parser.media_type.split(";")[0] == content_type.split(";")[0].strip().lower():
-                return parser
-        return None
 
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
+def render(data: dict) -> bytes:
+    """Compact UTF-8 JSON, as the API has always answered (REST framework's JSONRenderer)."""
+    text = json.dumps(
+        data, cls=DjangoJSONEncoder, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+    )
+    # Kept a strict subset of JavaScript, as before.
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode()
+
+
+class ApiResponse(HttpResponse):
+    """An API answer; ``data`` keeps its body for the metrics middleware."""
+
+    def __init__(self, data: dict, status: int = 200):
+        super().__init__(render(data), status=status, content_type="application/json")
+        self.data = data
+        self.headers["Allow"] = "GET, POST"
 
 
 class Endpoint(APIView):
@@ -58,21 +78,33 @@ class Endpoint(APIView):
     http_method_names = ["get", "post"]
     authentication_classes = []
     permission_classes = []
-    content_negotiation_class = AlwaysJson
 
+    def dispatch(self, request, *args, **kwargs):
+        self.request = request
+        try:
+            if request.method == "GET":
+                return self.get(request)
+            if request.method == "POST":
+                return self.post(request)
+            raise ApiError(ErrorType.METHOD_NOT_ALLOWED, http_status=405)
+        except Exception as exc:  # noqa: BLE001 - every failure answers in the envelope
+            error = error_for(exc, request)
+            return ApiResponse(error.as_body(), status=error.http_status)
+
+    # Both methods answer alike (SPEC §1); the OpenAPI document lists the methods defined here.
     def get(self, request):
-        return self.answer(request)
+        return ApiResponse(self.answer(request))
 
     def post(self, request):
-        return self.answer(request)
+        return ApiResponse(self.answer(request))
 
-    def answer(self, request):
+    def answer(self, request) -> dict:
         raw = request_parameters(request)
         if self.throttle_applies(raw):
             throttles.check_client_address(self.path, client_address(request))
         request.member = self.resolve_session(raw)
         args = parse_params(self.params, raw)
-        return Response({"status": "OK", **(self.act(request, args) or {})})
+        return {"status": "OK", **(self.act(request, args) or {})}
 
     def act(self, request, args: SimpleNamespace) -> dict | None:
         raise NotImplementedError
@@ -130,20 +162,66 @@ class Endpoint(APIView):
 
 def request_parameters(request) -> dict:
     """Query string, then form or JSON body; on a clash the body wins (SPEC §1)."""
-    merged = {key: request.query_params.get(key) for key in request.query_params}
+    merged = {key: request.GET.get(key) for key in request.GET}
+    merged.update(request_body(request))
+    return merged
+
+
+def request_body(request) -> dict:
+    """The body's parameters: a form (urlencoded or multipart) or a JSON object; nothing when
+    there is no body. Any other type of body is ``BAD_REQUEST``."""
     try:
-        body = request.data
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length == 0:
+        return {}
+    content_type = request.META.get("CONTENT_TYPE", "")
+    media_type = content_type.split(";")[0].strip().lower()
+    if media_type in FORM_TYPES:
+        form = request.POST if request.method == "POST" else form_of(request, media_type)
+        return {key: form.get(key) for key in form}
+    if media_type == "application/json":
+        return json_object(request)
+    unsupported = f'Unsupported media type "{content_type}" in request.'
+    raise ApiError(ErrorType.BAD_REQUEST, unsupported, http_status=400)
+
+
+def form_of(request, media_type: str) -> QueryDict:
+    """A form sent with a GET: Django parses forms of POSTs only (RequestBodyMiddleware has
+    already read those)."""
+    try:
+        if media_type == "multipart/form-data":
+            return request.parse_file_upload(request.META, io.BytesIO(request.body))[0]
+        return QueryDict(request.body, encoding=request.encoding)
+    except RequestDataTooBig:
+        raise ApiError(ErrorType.REQUEST_TOO_LARGE, http_status=413) from None
+    except (SuspiciousOperation, MultiPartParserError, ValueError):
+        raise ApiError(
+            ErrorType.BAD_REQUEST, "The request could not be parsed", http_status=400
+        ) from None
+
+
+def _refuse_constant(name):
+    raise ValueError(f"Out of range float values are not JSON compliant: {name!r}")
+
+
+def json_object(request) -> dict:
+    try:
+        text = request.body.decode(request.encoding or settings.DEFAULT_CHARSET)
+        body = json.loads(text, parse_constant=_refuse_constant)
     except RecursionError:  # JSON nested deeper than the parser goes
         raise ApiError(
             ErrorType.BAD_REQUEST, "The JSON body is nested too deep", http_status=400
         ) from None
-    if hasattr(body, "getlist"):
-        merged.update({key: body.get(key) for key in body})
-    elif isinstance(body, dict):
-        merged.update(body)
-    else:
+    except RequestDataTooBig:
+        raise ApiError(ErrorType.REQUEST_TOO_LARGE, http_status=413) from None
+    except ValueError as exc:  # not JSON, or not UTF-8
+        unreadable = f"JSON parse error - {exc}"
+        raise ApiError(ErrorType.BAD_REQUEST, unreadable, http_status=400) from None
+    if not isinstance(body, dict):
         raise ApiError(ErrorType.BAD_REQUEST, "The JSON body must be an object", http_status=400)
-    return merged
+    return body
 
 
 def client_address(request) -> str:

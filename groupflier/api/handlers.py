@@ -16,20 +16,24 @@ def error_response(error: ApiError) -> JsonResponse:
     return JsonResponse(error.as_body(), status=error.http_status)
 
 
-def exception_handler(exc, context):
-    """DRF's hook: every exception raised by an endpoint answers in the envelope."""
+def error_for(exc: Exception, request) -> ApiError:
+    """The error an exception raised while answering ``request`` answers with."""
     if isinstance(exc, ApiError):
-        error = exc
-    elif isinstance(exc, exceptions.MethodNotAllowed):
-        error = ApiError(ErrorType.METHOD_NOT_ALLOWED, http_status=405)
-    elif isinstance(exc, (exceptions.ParseError, exceptions.UnsupportedMediaType)):
+        return exc
+    if isinstance(exc, exceptions.MethodNotAllowed):
+        return ApiError(ErrorType.METHOD_NOT_ALLOWED, http_status=405)
+    if isinstance(exc, (exceptions.ParseError, exceptions.UnsupportedMediaType)):
         # A body we cannot read: say so plainly rather than guess at its contents.
-        error = ApiError(ErrorType.BAD_REQUEST, str(exc.detail), http_status=400)
-    elif isinstance(exc, exceptions.APIException):
-        error = ApiError(ErrorType.BAD_REQUEST, str(exc.detail), http_status=exc.status_code)
-    else:
-        logger.exception("Unexpected error in %s", context["request"].path)
-        error = ApiError(ErrorType.SERVER_ERROR, http_status=500)
+        return ApiError(ErrorType.BAD_REQUEST, str(exc.detail), http_status=400)
+    if isinstance(exc, exceptions.APIException):
+        return ApiError(ErrorType.BAD_REQUEST, str(exc.detail), http_status=exc.status_code)
+    logger.exception("Unexpected error in %s", request.path)
+    return ApiError(ErrorType.SERVER_ERROR, http_status=500)
+
+
+def exception_handler(exc, context):
+    """REST framework's hook, for its own views (the OpenAPI document's)."""
+    error = error_for(exc, context["request"])
     return Response(error.as_body(), status=error.http_status)
 
 

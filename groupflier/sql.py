@@ -1,0 +1,57 @@
+"""Plain SQL for the few statements every poll runs (groups.lookup, messaging.actions).
+
+Building and compiling an ORM query costs a few thousand Python calls, more than the query
+itself; these statements are written once as SQL instead, and their values go through the
+same conversions the ORM would apply (SQLite's booleans and datetimes in the embedded mode,
+a phone number's parsing), so what comes back is what the ORM would have given.
+"""
+
+import functools
+
+from django.db import connection
+
+
+@functools.cache
+def columns(model, names: tuple[str, ...] | None = None) -> tuple:
+    """``model``'s columns (all of them, or those of the fields ``names``), each with the
+    converters the ORM applies to its values."""
+    fields = model._meta.concrete_fields
+    if names is not None:
+        fields = [model._meta.get_field(name) for name in names]
+    found = []
+    for field in fields:
+        col = field.get_col(model._meta.db_table)
+        converters = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+        found.append((col, tuple(converters)))
+    return tuple(found)
+
+
+def select_list(model, alias: str, names: tuple[str, ...] | None = None) -> str:
+    """``alias.column, ...`` for ``columns(model, names)``."""
+    return ", ".join(
+        f"{alias}.{connection.ops.quote_name(col.target.column)}"
+        for col, _ in columns(model, names)
+    )
+
+
+@functools.cache
+def _needs_conversion(model, names: tuple[str, ...] | None) -> bool:
+    return any(converters for _, converters in columns(model, names))
+
+
+def converted(values, model, names: tuple[str, ...] | None = None) -> list:
+    """``values`` read for ``columns(model, names)``, as the ORM would give them."""
+    if not _needs_conversion(model, names):  # PostgreSQL's values mostly come as they are
+        return list(values)
+    out = []
+    for value, (col, converters) in zip(values, columns(model, names), strict=True):
+        for convert in converters:
+            value = convert(value, col, connection)
+        out.append(value)
+    return out
+
+
+def instance(model, values):
+    """A ``model`` instance from the values of all its columns, as the ORM builds one."""
+    names = [col.target.attname for col, _ in columns(model)]
+    return model.from_db(connection.alias, names, converted(values, model))

@@ -1,0 +1,217 @@
+"""The polled read path (issue 17): what it keeps between requests is never stale.
+
+A session is cached in Redis, and each membership keeps its count of visible messages. A
+logout, a `bye`, a removal or a change of the group's settings made by one web process is seen
+by the very next request to another: the tests below make the change in a second Python
+process (its own Redis client and database connection) and read in this one, after this one
+has served, and so could have cached, the same sid.
+"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import redis
+from django.conf import settings
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from groups.models import Membership
+from members import sessions
+from members.models import ApiSession
+from messaging import actions
+from tests.conftest import MEMBER, OWNER, assert_error, assert_ok
+from tests.test_messages import say  # noqa: F401 - the fixture
+from tests.workers import ROOT, worker_environment
+
+OTHER_PROCESS = """
+import json, os, sys
+os.environ["DJANGO_SETTINGS_MODULE"] = "groupflier.settings"
+import django
+django.setup()
+from django.test import Client
+response = Client().post(sys.argv[1], json.loads(sys.argv[2]))
+print(json.dumps(response.json()))
+"""
+
+
+def in_another_process(path: str, **params) -> dict:
+    """``path`` called through the whole stack by a second web process of the service."""
+    done = subprocess.run(
+        [sys.executable, "-c", OTHER_PROCESS, "/" + path, json.dumps(params)],
+        cwd=ROOT,
+        env=worker_environment(CELERY_TASK_ALWAYS_EAGER=1),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def groups_of(api, person) -> dict:
+    body = assert_ok(api("member/groups", sid=person.sid))
+    return {group["name"]: group for group in body["groups"]}
+
+
+def assert_counts_match(group):
+    """Every membership's kept count is what visible_messages counts, and /message/get's read
+    (plain SQL) shows the very messages visible_messages does."""
+    for membership in Membership.objects.filter(group=group).select_related("group"):
+        visible = list(actions.visible_messages(membership).order_by("seq").values_list("pk"))
+        visible = [pk for (pk,) in visible]
+        assert membership.message_count == len(visible), membership.name
+        assert [row.pk for row in actions.read(membership, first=1)] == visible, membership.name
+        assert [row.pk for row in actions.read(membership)] == visible[-100:], membership.name
+        for pk, row in zip(visible, actions.read(membership, first=1), strict=True):
+            assert actions.read(membership, message_id=row.seq)[0].pk == pk
+
+
+# --- Sessions ---------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_logout_in_another_process_is_seen_by_the_next_request(api, family):
+    assert_ok(api("member/groups", sid=family.member.sid))  # cached here from now on
+    assert in_another_process("member/logout", sid=family.member.sid)["status"] == "OK"
+    response = api("member/groups", sid=family.member.sid)
+    assert_error(response, "AUTHORIZATION_REQUIRED", http_status=401)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_logout_here_is_seen_by_another_process(api, family):
+    assert in_another_process("member/groups", sid=family.member.sid)["status"] == "OK"
+    assert_ok(api("member/logout", sid=family.member.sid))
+    answer = in_another_process("member/groups", sid=family.member.sid)
+    assert answer["error_type"] == "AUTHORIZATION_REQUIRED"
+
+
+def test_a_cached_session_ends_with_its_row_however_it_is_deleted(api, family):
+    assert_ok(api("member/groups", sid=family.member.sid))
+    ApiSession.objects.filter(member__number=MEMBER).delete()  # the admin, say
+    response = api("member/groups", sid=family.member.sid)
+    assert_error(response, "AUTHORIZATION_REQUIRED", http_status=401)
+
+
+def test_a_lookup_racing_with_the_logout_cannot_bring_the_session_back(api, family):
+    """A lookup that read the row just before the logout may cache it just after."""
+    sessions.end_session(family.member.sid)
+    key_hash = sessions._hash(family.member.sid)
+    entry_key, _ = sessions._keys(key_hash)
+    member_id = Membership.objects.get(member__number=MEMBER, group=family.group).member_id
+    redis.Redis.from_url(settings.REDIS_URL).set(entry_key, f"{member_id} {MEMBER}")
+    assert sessions.member_for_sid(family.member.sid) is None
+
+
+def unreachable_redis():
+    return redis.Redis(host="127.0.0.1", port=1, retry=Retry(NoBackoff(), 0))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_logout_that_cannot_reach_redis_logs_out_nothing(api, family, monkeypatch):
+    """Else the cached copy could outlive the row: the logout answers an error and the
+    session stays as it was, for the client to log out again."""
+    monkeypatch.setattr(sessions.redis_client, "shared", unreachable_redis)
+    monkeypatch.setattr(sessions, "_cache_failed_at", None)
+    response = api("member/logout", sid=family.member.sid)
+    assert_error(response, "SERVER_ERROR", http_status=500)
+    assert ApiSession.objects.filter(key_hash=sessions._hash(family.member.sid)).exists()
+
+
+def test_while_redis_is_away_sessions_are_read_from_the_database(api, family, monkeypatch):
+    monkeypatch.setattr(sessions.redis_client, "shared", unreachable_redis)
+    monkeypatch.setattr(sessions, "_cache_failed_at", None)
+    assert_ok(api("member/groups", sid=family.member.sid))
+    assert sessions._cache_failed_at is not None  # the next lookups do not wait on it
+    assert_ok(api("member/groups", sid=family.member.sid))
+
+
+def test_without_redis_every_lookup_reads_the_database(api, family, monkeypatch):
+    monkeypatch.setattr(sessions.redis_client, "shared", lambda: None)
+    assert_ok(api("member/groups", sid=family.member.sid))
+    assert_ok(api("member/logout", sid=family.member.sid))
+    response = api("member/groups", sid=family.member.sid)
+    assert_error(response, "AUTHORIZATION_REQUIRED", http_status=401)
+
+
+# --- Memberships and groups are read afresh on every request ---------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bye_in_another_process_is_seen_by_the_next_request(api, family):
+    assert groups_of(api, family.member)["Family"]["bye"] == 0
+    address = family.address_of(family.member)
+    answer = in_another_process("member/bye", sid=family.member.sid, group=address)
+    assert answer["status"] == "OK"
+    assert groups_of(api, family.member)["Family"]["bye"] == 1
+    assert_ok(api("message/send", sid=family.owner.sid, number=family.address_of(family.owner),
+                  message="while Dad is away"))  # fmt: skip
+    counts = assert_ok(api("message/count", sid=family.member.sid))["results"]
+    assert counts == [{"number": address, "count": 0}]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_removal_in_another_process_is_seen_by_the_next_request(api, family):
+    address = family.address_of(family.member)
+    assert_ok(api("message/get", sid=family.member.sid, number=address))
+    answer = in_another_process(
+        "member/remove", sid=family.owner.sid, group=family.address_of(family.owner), number=MEMBER
+    )
+    assert answer["status"] == "OK"
+    assert "Family" not in groups_of(api, family.member)
+    response = api("message/get", sid=family.member.sid, number=address)
+    assert_error(response, "MEMBER_LOOKUP_FAILED")
+    assert assert_ok(api("message/count", sid=family.member.sid))["results"] == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_settings_change_in_another_process_is_seen_by_the_next_request(api, family):
+    assert groups_of(api, family.member)["Family"]["disable_who"] == 0
+    answer = in_another_process(
+        "group/set", sid=family.owner.sid, number=family.address_of(family.owner), disable_who="1"
+    )
+    assert answer["status"] == "OK"
+    seen = groups_of(api, family.member)["Family"]
+    assert seen["disable_who"] == 1
+    assert sorted(m["number"] for m in seen["members"]) == [OWNER, MEMBER]
+
+
+# --- Counts kept per membership ---------------------------------------------------------------
+
+
+def test_message_counts_are_kept_as_visible_messages_counts_them(api, say, family):
+    group = family.group
+    owner, member = family.owner, family.member
+    assert_ok(say(owner, "one"))
+    assert_ok(say(member, "two"))
+    assert_counts_match(group)
+    assert_ok(say(member, "*bye"))
+    assert_ok(say(owner, "while away"))
+    assert_counts_match(group)
+    assert_ok(say(member, "*hi"))
+    assert_ok(say(owner, "back"))
+    assert_counts_match(group)
+    assert_ok(api("group/set", sid=owner.sid, number=family.address_of(owner), reply_to_owner="1"))
+    assert_ok(say(member, "to the owner alone"))
+    assert_ok(say(owner, "to everyone"))
+    assert_ok(say(owner, "*add Kim 4155550109"))  # a newcomer sees the history but Dad's note
+    assert_counts_match(group)
+    assert Membership.objects.get(group=group, name="Kim").message_count == 5
+    assert_ok(say(owner, "*bye"))
+    assert_ok(say(member, "while the owner is away"))
+    assert_counts_match(group)
+    body = assert_ok(api("message/count", sid=member.sid))
+    assert body["results"][0]["count"] == Membership.objects.get(name="Dad").message_count == 6
+
+
+def test_a_member_added_again_sees_the_history_as_a_newcomer(api, say, family):
+    assert_ok(say(family.owner, "one"))
+    assert_ok(say(family.member, "two"))
+    owner_address = family.address_of(family.owner)
+    assert_ok(api("member/remove", sid=family.owner.sid, group=owner_address, number=MEMBER))
+    assert_ok(say(family.owner, "three"))
+    assert_ok(api("member/add", sid=family.owner.sid, group=owner_address, name="Dad",
+                  number=MEMBER))  # fmt: skip
+    assert_counts_match(family.group)
+    assert Membership.objects.get(group=family.group, name="Dad").message_count == 3
