@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("groups", "0003_absences"),
-        ("messaging", "0009_outboundsms_moves_to_texts"),
+        ("messaging", "0010_count_visible_messages"),
     ]
 
     operations = [
