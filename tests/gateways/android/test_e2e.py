@@ -7,7 +7,6 @@ simulator."""
 
 import base64
 import json
-import signal
 import time
 import urllib.error
 import urllib.request
@@ -25,11 +24,11 @@ from messaging.gateways.android.simulator import (
 )
 from messaging.gateways.state import is_number_paused
 from messaging.models import Delivery, GatewayState
-from messaging.tasks import sweep_deliveries
 from tests.conftest import make_active_group
 from tests.gateways.android.helpers import PHONES, SENDERS, event, gateway_env, signed_headers
+from tests.gateways.fanout import all_final, kill_a_worker_mid_fan_out
 from tests.gateways.twilio.helpers import spread_group
-from tests.workers import purge_queues, running_worker, stop, wait_until
+from tests.workers import purge_queues, running_worker, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 Status = Delivery.Status
@@ -61,16 +60,6 @@ def webhooks(simulator, live_server, settings):
         with urllib.request.urlopen(request, timeout=10) as answer:
             assert answer.status == 201
     return url
-
-
-def all_final(expected: int):
-    def check():
-        return (
-            Delivery.objects.count() == expected
-            and not Delivery.objects.exclude(status__in=Delivery.FINAL).exists()
-        )
-
-    return check
 
 
 def group_texts(simulator, prefix):
@@ -198,49 +187,19 @@ def test_a_silent_phone_holds_back_its_own_texts_and_sends_them_when_it_answers(
 
 
 def test_a_worker_killed_mid_fan_out_loses_nothing_and_sends_nothing_twice(simulator, tmp_path):
-    concurrency = 2
-    size = 600
-    group = spread_group(size + 1)
-    owner = group.memberships.get(member_id=group.owner_id)
-    simulator.response_delay = 0.003  # hand-offs long enough to be killed in the middle of
     env = gateway_env(
         simulator,
         ANDROID_GATEWAY_RATE_PER_NUMBER="off",
         GROUPFLIER_DELIVERY_UNKNOWN_AFTER=3,
         GROUPFLIER_DELIVERY_REDRIVE_AFTER=3,
     )
-    log = tmp_path / "worker.log"
-    with running_worker(concurrency=concurrency, log_path=log, **env) as worker:
-        actions.post(group, owner, "Gates open at 6")
-        wait_until(
-            lambda: len(simulator.messages) >= 150,
-            timeout=60,
-            what="the fan-out to be well under way",
-        )
-        stop(worker, signal.SIGKILL)
-    assert Delivery.objects.exclude(status__in=Delivery.FINAL).exists(), "killed too late"
-
-    time.sleep(3.5)  # past the sweep's threshold
-    with running_worker(concurrency=concurrency, name="w2", log_path=log, **env):
-
-        def everything_final():
-            sweep_deliveries.delay()
-            return all_final(size)()
-
-        wait_until(everything_final, timeout=180, interval=2, what="every delivery to end")
-
-    statuses = Counter(Delivery.objects.values_list("status", flat=True))
-    assert set(statuses) <= {Status.SENT, Status.UNKNOWN}
-    assert statuses[Status.UNKNOWN] <= concurrency
-    received = Counter(m["to"] for m in group_texts(simulator, "Owner: Gates open at 6"))
-    assert max(received.values()) == 1, "a member got the text twice"
-    sent = set(Delivery.objects.filter(status=Status.SENT).values_list("to_number", flat=True))
-    assert sent <= set(received)  # "sent" is never a guess
-    unknown = set(
-        Delivery.objects.filter(status=Status.UNKNOWN).values_list("to_number", flat=True)
+    kill_a_worker_mid_fan_out(
+        spread_group(601),
+        simulator,
+        env,
+        lambda: Counter(m["to"] for m in group_texts(simulator, "Owner: Gates open at 6")),
+        tmp_path / "worker.log",
     )
-    assert set(received) <= sent | unknown  # nothing reached the phones we do not account for
-    assert len(sent) + len(unknown) == size  # and nobody was lost
 
 
 def test_the_rate_per_phone_holds_with_four_worker_processes(simulator, settings, tmp_path):

@@ -3,7 +3,6 @@ go out through the Messages API From each member's group number, receipts and te
 through the signed webhooks, the rate per number holds with several worker processes, and a
 worker killed mid-fan-out loses nothing and sends nothing twice, counted at the simulator."""
 
-import signal
 import time
 from collections import Counter
 
@@ -13,10 +12,10 @@ from groups.models import Group, Membership, PoolNumber
 from messaging import actions
 from messaging.gateways.twilio.simulator import TwilioSimulator
 from messaging.models import Delivery
-from messaging.tasks import sweep_deliveries
 from tests.conftest import make_active_group
+from tests.gateways.fanout import all_final, kill_a_worker_mid_fan_out
 from tests.gateways.twilio.helpers import gateway_env, spread_group
-from tests.workers import purge_queues, running_worker, stop, wait_until
+from tests.workers import purge_queues, running_worker, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 Status = Delivery.Status
@@ -42,16 +41,6 @@ def webhooks(simulator, live_server, settings):
     settings.TWILIO_AUTH_TOKEN = simulator.auth_token
     simulator.inbound_url = f"{live_server.url}/webhooks/twilio/inbound"
     return live_server.url
-
-
-def all_final(expected: int):
-    def check():
-        return (
-            Delivery.objects.count() == expected
-            and not Delivery.objects.exclude(status__in=Delivery.FINAL).exists()
-        )
-
-    return check
 
 
 def group_texts(simulator, prefix):
@@ -161,47 +150,17 @@ def test_the_rate_per_number_holds_with_four_worker_processes(simulator, pool, s
 def test_a_worker_killed_mid_fan_out_loses_nothing_and_sends_nothing_twice(
     simulator, pool, tmp_path
 ):
-    concurrency = 2
-    size = 600
-    group = spread_group(size + 1)
-    owner = group.memberships.get(member_id=group.owner_id)
     simulator.rate_limit = False  # the guarantees are the point here, not the rate
-    simulator.response_delay = 0.003  # hand-offs long enough to be killed in the middle of
     env = gateway_env(
         simulator,
         TWILIO_RATE_PER_NUMBER="off",
         GROUPFLIER_DELIVERY_UNKNOWN_AFTER=3,
         GROUPFLIER_DELIVERY_REDRIVE_AFTER=3,
     )
-    log = tmp_path / "worker.log"
-    with running_worker(concurrency=concurrency, log_path=log, **env) as worker:
-        actions.post(group, owner, "Gates open at 6")
-        wait_until(
-            lambda: len(simulator.messages) >= 150,
-            timeout=60,
-            what="the fan-out to be well under way",
-        )
-        stop(worker, signal.SIGKILL)
-    assert Delivery.objects.exclude(status__in=Delivery.FINAL).exists(), "killed too late"
-
-    time.sleep(3.5)  # past the sweep's threshold
-    with running_worker(concurrency=concurrency, name="w2", log_path=log, **env):
-
-        def everything_final():
-            sweep_deliveries.delay()
-            return all_final(size)()
-
-        wait_until(everything_final, timeout=180, interval=2, what="every delivery to end")
-
-    statuses = Counter(Delivery.objects.values_list("status", flat=True))
-    assert set(statuses) <= {Status.SENT, Status.UNKNOWN}
-    assert statuses[Status.UNKNOWN] <= concurrency
-    received = Counter(m["to"] for m in group_texts(simulator, "Owner: Gates open at 6"))
-    assert max(received.values()) == 1, "a member got the text twice"
-    sent = set(Delivery.objects.filter(status=Status.SENT).values_list("to_number", flat=True))
-    assert sent <= set(received)  # "sent" is never a guess
-    unknown = set(
-        Delivery.objects.filter(status=Status.UNKNOWN).values_list("to_number", flat=True)
+    kill_a_worker_mid_fan_out(
+        spread_group(601),
+        simulator,
+        env,
+        lambda: Counter(m["to"] for m in group_texts(simulator, "Owner: Gates open at 6")),
+        tmp_path / "worker.log",
     )
-    assert set(received) <= sent | unknown  # nothing reached Twilio that we do not account for
-    assert len(sent) + len(unknown) == size  # and nobody was lost
