@@ -6,9 +6,10 @@ foreground until Ctrl-C (``serve_in_foreground``; its ``manage.py <provider>_sim
 A provider's simulator subclasses ``SimulatorServer``, calls ``bind`` in its ``__init__`` and
 gives ``application``; ``on_start``/``on_stop`` open and close what its handlers use. One that
 calls the service back (status callbacks, webhooks) opens ``open_callbacks`` there and runs
-each call with ``later``.
+each call with ``later``. Its ``manage.py <provider>_simulator`` is a ``SimulatorCommand``.
 """
 
+import argparse
 import asyncio
 import base64
 import binascii
@@ -16,6 +17,7 @@ import socket
 import threading
 
 from aiohttp import ClientSession, ClientTimeout, web
+from django.core.management.base import BaseCommand
 
 
 class SimulatorServer:
@@ -122,3 +124,25 @@ class SimulatorServer:
             pass
         finally:
             self._socket.close()
+
+
+class SimulatorCommand(BaseCommand):
+    """``manage.py <provider>_simulator``: a provider's simulator module (``provider``) gives
+    ``build_parser``, ``from_options`` and ``serve``; the command gives them its options."""
+
+    provider = None  # the provider's simulator module
+    requires_system_checks = []
+
+    def add_arguments(self, parser):
+        self.provider.build_parser(parser)
+
+    def handle(self, *args, **options):
+        def write(line):
+            # At once, also into a pipe or a file: whoever started it reads its address there.
+            self.stdout.write(line)
+            self.stdout.flush()
+
+        simulator = self.provider.from_options(
+            argparse.Namespace(**options), log=None if options["quiet"] else write
+        )
+        self.provider.serve(simulator, write=write)
