@@ -332,9 +332,7 @@ class Batch:
         revoked = False
         for position, part in enumerate(self.parts):
             if result.waiting:  # the provider paused itself during this batch
-                rest = self.rest(position)
-                give_back(pipeline, rest, self.token)
-                result.waiting.extend(rest)
+                self.give_back_rest(position, result.waiting)
                 break
             begin = handoff.begin(self.token, part.id)
             if begin is handoff.Begin.REVOKED:
@@ -343,9 +341,7 @@ class Batch:
             if begin is handoff.Begin.LOST:
                 logger.warning("The hand-off log lost batch %s; giving back its rest", self.token)
                 self.flush()
-                rest = self.rest(position)
-                give_back(pipeline, rest, self.token)
-                result.again.extend(rest)
+                self.give_back_rest(position, result.again)
                 break
             self.begun.append(part.id)
             if not self.hand_off(part, position):
@@ -354,8 +350,15 @@ class Batch:
         handoff.forget(self.token, self.begun, batch=not revoked)
 
     def rest(self, position: int) -> list[int]:
-        """The ids of the part at ``position`` and those after it."""
+        """The ids of the part at ``position`` and those after it (listed only when needed:
+        not once per part)."""
         return [later.id for later in self.parts[position:]]
+
+    def give_back_rest(self, position: int, into: list[int]) -> None:
+        """The part at ``position`` and those after it go back to QUEUED; their ids to ``into``."""
+        rest = self.rest(position)
+        give_back(self.pipeline, rest, self.token)
+        into.extend(rest)
 
     def hand_off(self, part, position: int) -> bool:
         """Hand one part over and record what became of it; False to stop the batch."""
@@ -370,9 +373,7 @@ class Batch:
         except Wait as wait:
             # Nothing left: this part and the rest go back, to be queued when it is time.
             self.flush()
-            rest = self.rest(position)
-            give_back(pipeline, rest, self.token)
-            self.result.waiting.extend(rest)
+            self.give_back_rest(position, self.result.waiting)
             self.result.wait_seconds = wait.seconds
             return False
         except pipeline.errors as error:
