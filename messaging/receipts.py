@@ -55,9 +55,12 @@ def _apply(provider_ref: str, status: str, error_code: str) -> int:
 
 def apply_pending(provider_refs: list[str]) -> int:
     """Apply the kept receipts of parts just written back as SENT (committed) under these
-    provider ids. One indexed look-up when there are none, as for providers without receipts."""
+    provider ids. One indexed look-up when there are none; none for parts without ids."""
+    provider_refs = [ref for ref in provider_refs if ref]
+    if not provider_refs:  # a provider without references (Group Texting) has no receipts
+        return 0
     applied = 0
-    for receipt in Receipt.objects.filter(provider_ref__in=[ref for ref in provider_refs if ref]):
+    for receipt in Receipt.objects.filter(provider_ref__in=provider_refs):
         if _apply(receipt.provider_ref, receipt.status, receipt.error_code):
             # Kept otherwise: the part may still be on its way to SENT.
             Receipt.objects.filter(pk=receipt.pk).delete()

@@ -6,8 +6,8 @@ plain and cut to the provider's rules (``text``). Every answer becomes a return
 value or a ``GatewayError`` whose ``effect`` says what follows; -1 and -2 also pause the
 gateway (``state.pause_gateway``) until a credit check or an admin resumes it.
 
-Connections: urllib3's pool of kept-alive HTTP/1.1 connections, one pool per process (http.client
-underneath, so a request costs little next to a fan-out's thousands a second). Every request,
+Connections: urllib3's pool of kept-alive HTTP/1.1 connections, one pool per process; each
+request and its answer go through http.client on them (``_Connection``). Every request,
 account calls included, first takes a slot of the shared budget (``ratelimit``:
 ``GROUPTEXTING_RATE`` requests and ``GROUPTEXTING_MAX_CONNECTIONS`` at once, across all
 processes and machines), waiting for it rather than being refused with a 503. No request is
@@ -20,7 +20,7 @@ Settings (read here, from the environment or Django's settings: ``provider_setti
 (``user``, ``password``, ``base_url``, ``rate``, ``max_connections``, ``timeout``, ``max_wait``).
 """
 
-import functools
+import http.client
 import logging
 import os
 import threading
@@ -31,14 +31,7 @@ from urllib.parse import urlencode, urlsplit
 import urllib3
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    EmptyPoolError,
-    NewConnectionError,
-    ProtocolError,
-    ReadTimeoutError,
-    SSLError,
-)
+from urllib3.exceptions import EmptyPoolError
 
 from groupflier.backends import provider_setting
 from messaging.gateways.base import BaseGateway, ErrorEffect, GatewayError
@@ -163,14 +156,26 @@ class WriteError(Exception):
         self.reused = reused
 
 
-class _Connection(urllib3.connection.HTTPConnection):
-    """urllib3's connection, telling a request that could not be written from an answer that
-    did not come: urllib3 lets a failed write pass and reports it when reading, where it looks
-    like an answer lost after sending (which must never be resent).
+class ConnectError(Exception):
+    """No connection could be made (refused, unreachable, timed out, TLS refused): nothing
+    was sent."""
 
-    It also writes a request's head and its (small) body in one piece: urllib3 writes them
-    apart, and on a fan-out of thousands a second the second write, and the second read it
-    makes at the other end, cost more than building the request (bench/fanout)."""
+    def __init__(self, cause: Exception):
+        super().__init__(str(cause))
+        self.reason = cause  # what _describe reports
+
+
+class _Connection(urllib3.connection.HTTPConnection):
+    """urllib3's connection (it connects, with TLS and proxies, and its pool keeps it alive,
+    checks it before reuse and caps how many there are), exchanging a request and its answer
+    through http.client, which urllib3 is built on.
+
+    urllib3's own request and answer objects cost as much CPU again as the exchange itself,
+    about 50 microseconds a post, which a fan-out of thousands a second pays on every part
+    (``bench/http_exchange`` measures the two side by side).
+
+    It also tells a request that could not be written from an answer that did not come:
+    the first can be sent again, the second must never be."""
 
     reused = False  # it carried a request and its answer before this one
     _head: bytes | None = None  # the request's head, held until its body comes
@@ -180,15 +185,10 @@ class _Connection(urllib3.connection.HTTPConnection):
         self.reused = False
         super().connect()
 
-    def request(self, method, url, body=None, headers=None, **options):
-        # Only a body given whole is sent right after the head; an empty or streamed one is not.
-        self._holding = isinstance(body, bytes) and bool(body)
-        try:
-            super().request(method, url, body=body, headers=headers, **options)
-        finally:
-            self._holding, self._head = False, None
-
     def send(self, data):
+        # http.client writes a request's head and body apart; on a fan-out of thousands a
+        # second the second write, and the second read it makes at the other end, cost more
+        # than building the request (bench/fanout).
         if self._holding:
             if self._head is None:
                 self._head = data
@@ -199,10 +199,24 @@ class _Connection(urllib3.connection.HTTPConnection):
         except OSError as exc:
             raise WriteError(exc, reused=self.reused) from None
 
-    def getresponse(self, *args, **kwargs):
-        response = super().getresponse(*args, **kwargs)
+    def exchange(self, url: str, body: bytes, headers: dict) -> tuple[int, bytes, bool]:
+        """POST ``body`` to ``url``: the answer's status and body, and whether the connection
+        must be closed after it. Raises ``ConnectError``, ``WriteError``, or for an answer
+        that did not come whole ``OSError`` or ``http.client.HTTPException``."""
+        if self.sock is None:
+            try:
+                self.connect()
+            except (OSError, urllib3.exceptions.HTTPError) as exc:
+                raise ConnectError(exc) from None
+        self._holding = bool(body)  # the head waits for the body, to go in one write
+        try:
+            http.client.HTTPConnection.request(self, "POST", url, body, headers)
+        finally:
+            self._holding, self._head = False, None
+        answer = http.client.HTTPConnection.getresponse(self)
+        data = answer.read()
         self.reused = True
-        return response
+        return answer.status, data, answer.will_close
 
 
 class _TlsConnection(_Connection, urllib3.connection.HTTPSConnection):
@@ -219,9 +233,9 @@ def connection_pool(
         base_url,
         maxsize=max_connections or 10,
         block=bool(max_connections),
+        # A socket keeps the timeout it connects with: each read waits as long, too.
         timeout=urllib3.Timeout(connect=timeout, read=timeout),
-        retries=False,  # a retry here could send a text twice: _post decides
-        headers=HEADERS,
+        retries=False,
     )
     pool.ConnectionCls = _TlsConnection if pool.scheme == "https" else _Connection
     return pool
@@ -407,7 +421,7 @@ class GroupTextingGateway(BaseGateway):
                 status, answer = self._request(path, request.encode())
         except LimiterError as exc:
             raise GatewayError(str(exc), code="rate_limiter", effect=ErrorEffect.RETRY) from None
-        except (NewConnectionError, ConnectTimeoutError, EmptyPoolError, SSLError) as exc:
+        except (ConnectError, EmptyPoolError) as exc:
             # No connection (refused, unreachable, TLS refused, none free): nothing was sent.
             raise GatewayError(
                 f"cannot connect to Group Texting: {_describe(exc)}",
@@ -421,7 +435,7 @@ class GroupTextingGateway(BaseGateway):
                 code="write_error",
                 effect=ErrorEffect.RETRY,
             ) from None
-        except (ReadTimeoutError, ProtocolError, urllib3.exceptions.HTTPError) as exc:
+        except (OSError, http.client.HTTPException, urllib3.exceptions.HTTPError) as exc:
             # Sent, then no answer (timeout, connection closed, not HTTP): the provider may
             # have it.
             raise GatewayError(
@@ -455,21 +469,28 @@ class GroupTextingGateway(BaseGateway):
         trying again would double the wait.
         """
         url = self.prefix + path.lstrip("/")
-        post = functools.partial(
-            self.connections.urlopen,
-            "POST",
-            url,
-            body=body,
-            redirect=False,
-            pool_timeout=self.timeout,  # for a free connection, when max_connections caps them
-        )
         try:
-            answer = post()
+            return self._exchange(url, body)
         except WriteError as exc:
             if not exc.reused or exc.timed_out:
                 raise
-            answer = post()
-        return answer.status, answer.data
+            return self._exchange(url, body)
+
+    def _exchange(self, url: str, body: bytes) -> tuple[int, bytes]:
+        """One exchange on a connection of the pool, given back to it after; closed first
+        unless it ended with a whole answer on a connection that stays open."""
+        pool = self.connections
+        # Waits up to the timeout for a free one when max_connections caps them.
+        connection = pool._get_conn(timeout=self.timeout)
+        keep = False
+        try:
+            status, data, will_close = connection.exchange(url, body, HEADERS)
+            keep = not will_close
+            return status, data
+        finally:
+            if not keep:
+                connection.close()
+            pool._put_conn(connection)
 
 
 def _describe(exc: Exception) -> str:
