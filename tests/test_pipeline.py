@@ -92,6 +92,53 @@ def test_an_unreachable_log_stops_the_batch_before_anything_unrecorded_goes(
     assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.Status.QUEUED}
 
 
+class ScriptlessGateway(ScriptedGateway):
+    """Redis restarts with its data but without its scripts (as after a restart with
+    persistence) while the worker holds its second part."""
+
+    def send_part(self, to, part, **kwargs):
+        from django.conf import settings
+
+        reference = super().send_part(to, part, **kwargs)
+        if len(ScriptedGateway.handed) == 2:
+            redis.Redis.from_url(settings.REDIS_URL).script_flush()
+        return reference
+
+
+def test_a_log_whose_redis_lost_its_script_loads_it_again_and_the_batch_goes_on(here, team_message):
+    here("ScriptlessGateway")
+    ids = sorted(team_message.deliveries.values_list("id", flat=True))
+    result = rows.send_batch(fanout.PIPELINE, ids)
+    assert result.sent == 6 and result.again == []
+    assert set(Delivery.objects.values_list("status", flat=True)) == {SENT}
+
+
+class LogCutGateway(ScriptedGateway):
+    """Redis drops the hand-off log's connection while the worker holds its second part."""
+
+    def send_part(self, to, part, **kwargs):
+        from django.conf import settings
+
+        reference = super().send_part(to, part, **kwargs)
+        if len(ScriptedGateway.handed) == 2:
+            log_connection = handoff._log().client.client_id()
+            redis.Redis.from_url(settings.REDIS_URL).client_kill_filter(_id=log_connection)
+        return reference
+
+
+def test_a_log_connection_cut_gives_back_the_rest_and_the_next_batch_reconnects(here, team_message):
+    here("LogCutGateway")
+    ids = sorted(team_message.deliveries.values_list("id", flat=True))
+    result = rows.send_batch(fanout.PIPELINE, ids)
+    # The third record could not be written: nothing after the second part left.
+    assert result.sent == 2 and result.again == ids[2:]
+    assert [Delivery.objects.get(pk=pk).status for pk in ids[:2]] == [SENT] * 2
+    rows.process(fanout.PIPELINE, result.again)  # a new record on a new connection
+    assert set(Delivery.objects.values_list("status", flat=True)) == {SENT}
+    handed = sorted(to for to, _ in ScriptedGateway.handed)
+    assert handed == sorted(number for _, number in TEAM)  # each once, none twice
+
+
 class CutOffGateway(ScriptedGateway):
     """The database ends the worker's connection (pg_terminate_backend) during a hand-off."""
 
