@@ -49,22 +49,46 @@ def here(gateway, settings):
     return use
 
 
-class ForgetfulGateway(ScriptedGateway):
-    """Redis restarts empty while the worker holds its third part: the worker lives on."""
+class FaultyGateway(ScriptedGateway):
+    """Something happens to the worker's services while it holds a part: ``fault`` runs right
+    after each part numbered in ``at`` (1, 2, ...) was handed over."""
+
+    at: tuple[int, ...] = ()
 
     def send_part(self, to, part, **kwargs):
-        from django.conf import settings
-
         reference = super().send_part(to, part, **kwargs)
-        if len(ScriptedGateway.handed) == 3:
-            redis.Redis.from_url(settings.REDIS_URL).flushdb()
+        if len(ScriptedGateway.handed) in self.at:
+            self.fault()
         return reference
+
+    def fault(self):
+        raise NotImplementedError
+
+
+def send_batch_through(here, gateway_class: str, message):
+    """Send all of ``message``'s parts as one batch through ``gateway_class``: (ids, result)."""
+    here(gateway_class)
+    ids = sorted(message.deliveries.values_list("id", flat=True))
+    return ids, rows.send_batch(fanout.PIPELINE, ids)
+
+
+def redis_admin():
+    from django.conf import settings
+
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+class ForgetfulGateway(FaultyGateway):
+    """Redis restarts empty while the worker holds its third part: the worker lives on."""
+
+    at = (3,)
+
+    def fault(self):
+        redis_admin().flushdb()
 
 
 def test_a_live_worker_whose_log_was_lost_writes_back_and_gives_back_the_rest(here, team_message):
-    here("ForgetfulGateway")
-    ids = sorted(team_message.deliveries.values_list("id", flat=True))
-    result = rows.send_batch(fanout.PIPELINE, ids)
+    ids, result = send_batch_through(here, "ForgetfulGateway", team_message)
     # Three went through and are written back; the other three were given back and queued
     # again at once (a new batch, a new record in the fresh log).
     assert result.sent == 3 and result.again == ids[3:]
@@ -92,44 +116,33 @@ def test_an_unreachable_log_stops_the_batch_before_anything_unrecorded_goes(
     assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.Status.QUEUED}
 
 
-class ScriptlessGateway(ScriptedGateway):
+class ScriptlessGateway(FaultyGateway):
     """Redis restarts with its data but without its scripts (as after a restart with
     persistence) while the worker holds its second part."""
 
-    def send_part(self, to, part, **kwargs):
-        from django.conf import settings
+    at = (2,)
 
-        reference = super().send_part(to, part, **kwargs)
-        if len(ScriptedGateway.handed) == 2:
-            redis.Redis.from_url(settings.REDIS_URL).script_flush()
-        return reference
+    def fault(self):
+        redis_admin().script_flush()
 
 
 def test_a_log_whose_redis_lost_its_script_loads_it_again_and_the_batch_goes_on(here, team_message):
-    here("ScriptlessGateway")
-    ids = sorted(team_message.deliveries.values_list("id", flat=True))
-    result = rows.send_batch(fanout.PIPELINE, ids)
+    ids, result = send_batch_through(here, "ScriptlessGateway", team_message)
     assert result.sent == 6 and result.again == []
     assert set(Delivery.objects.values_list("status", flat=True)) == {SENT}
 
 
-class LogCutGateway(ScriptedGateway):
+class LogCutGateway(FaultyGateway):
     """Redis drops the hand-off log's connection while the worker holds its second part."""
 
-    def send_part(self, to, part, **kwargs):
-        from django.conf import settings
+    at = (2,)
 
-        reference = super().send_part(to, part, **kwargs)
-        if len(ScriptedGateway.handed) == 2:
-            log_connection = handoff._log().client.client_id()
-            redis.Redis.from_url(settings.REDIS_URL).client_kill_filter(_id=log_connection)
-        return reference
+    def fault(self):
+        redis_admin().client_kill_filter(_id=handoff._log().client.client_id())
 
 
 def test_a_log_connection_cut_gives_back_the_rest_and_the_next_batch_reconnects(here, team_message):
-    here("LogCutGateway")
-    ids = sorted(team_message.deliveries.values_list("id", flat=True))
-    result = rows.send_batch(fanout.PIPELINE, ids)
+    ids, result = send_batch_through(here, "LogCutGateway", team_message)
     # The third record could not be written: nothing after the second part left.
     assert result.sent == 2 and result.again == ids[2:]
     assert [Delivery.objects.get(pk=pk).status for pk in ids[:2]] == [SENT] * 2
@@ -139,17 +152,16 @@ def test_a_log_connection_cut_gives_back_the_rest_and_the_next_batch_reconnects(
     assert handed == sorted(number for _, number in TEAM)  # each once, none twice
 
 
-class CutOffGateway(ScriptedGateway):
+class CutOffGateway(FaultyGateway):
     """The database ends the worker's connection (pg_terminate_backend) during a hand-off."""
 
-    def send_part(self, to, part, **kwargs):
-        reference = super().send_part(to, part, **kwargs)
-        if len(ScriptedGateway.handed) in (2, 5):
-            pid = connection.connection.info.backend_pid
-            params = connection.get_connection_params()
-            with psycopg.connect(**params, autocommit=True) as admin:
-                admin.execute("SELECT pg_terminate_backend(%s)", [pid])
-        return reference
+    at = (2, 5)
+
+    def fault(self):
+        pid = connection.connection.info.backend_pid
+        params = connection.get_connection_params()
+        with psycopg.connect(**params, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", [pid])
 
 
 @pytest.mark.django_db(transaction=True)
@@ -157,9 +169,7 @@ def test_a_dropped_database_connection_loses_nothing_and_leaves_nothing_unknown(
     here, team_message, monkeypatch
 ):
     monkeypatch.setattr(rows, "FLUSH_SECONDS", 0)  # a write-back after every part
-    here("CutOffGateway")
-    ids = sorted(team_message.deliveries.values_list("id", flat=True))
-    result = rows.send_batch(fanout.PIPELINE, ids)
+    ids, result = send_batch_through(here, "CutOffGateway", team_message)
     assert result.sent == 6
     assert [Delivery.objects.get(pk=pk).status for pk in ids] == [SENT] * 6
     practices = [to for to, text in ScriptedGateway.handed if text == "Practice"]
