@@ -7,6 +7,7 @@ from accounts import views as account_views
 from devices import views as device_views
 from groupflier import health, metrics
 from groupflier.api import handlers
+from groups import member_views as group_member_views
 from groups import views as group_views
 from members import views as member_views
 from messaging import views as message_views
@@ -18,15 +19,15 @@ ENDPOINTS = [
     group_views.GroupList,
     group_views.GroupJoin,
     group_views.GroupInviteCheck,
-    member_views.MemberAdd,
-    member_views.MemberRemove,
-    member_views.MemberSet,
-    member_views.MemberBye,
-    member_views.MemberHi,
+    group_member_views.MemberAdd,
+    group_member_views.MemberRemove,
+    group_member_views.MemberSet,
+    group_member_views.MemberBye,
+    group_member_views.MemberHi,
     member_views.MemberFind,
     member_views.MemberLogin,
     member_views.MemberLogout,
-    member_views.MemberGroups,
+    group_member_views.MemberGroups,
     device_views.DeviceRegister,
     device_views.DeviceRelease,
     account_views.AccountSet,

@@ -7,6 +7,7 @@ from django.utils.html import format_html
 from groupflier.admin_tools import ReadOnlyTabularInline
 from groups import actions
 from groups.models import Group, Membership, PoolNumber
+from members.admin import MemberAdmin
 
 
 class GroupMembershipInline(ReadOnlyTabularInline):
@@ -15,6 +16,18 @@ class GroupMembershipInline(ReadOnlyTabularInline):
 
     model = Membership
     fields = ("name", "member", "address", "bye", "sms", "broadcast", "last_exchanged_at")
+
+
+class MembershipInline(ReadOnlyTabularInline):
+    """A member's groups on their page. Shown, not edited: memberships change through the
+    roster's rules (the API, star commands)."""
+
+    model = Membership
+    fk_name = "member"
+    fields = ("group", "name", "address", "bye", "sms", "broadcast")
+
+
+MemberAdmin.inlines = [*MemberAdmin.inlines, MembershipInline]
 
 
 @admin.register(Group)

@@ -1,16 +1,6 @@
 from django.contrib import admin
 
-from groupflier.admin_tools import ReadOnlyTabularInline
-from groups.models import Membership
 from members.models import ApiSession, LoginGuard, Member
-
-
-class MembershipInline(ReadOnlyTabularInline):
-    """Shown, not edited: memberships change through the roster's rules (the API, star commands)."""
-
-    model = Membership
-    fk_name = "member"
-    fields = ("group", "name", "address", "bye", "sms", "broadcast")
 
 
 @admin.register(Member)
@@ -21,7 +11,7 @@ class MemberAdmin(admin.ModelAdmin):
     # A number is blocked by STOP and unblocked by START (messaging.inbound), which the
     # carrier's rules require; an admin edit would go around them.
     readonly_fields = ("number", "blocked", "blocked_at", "created_at")
-    inlines = [MembershipInline]
+    inlines = []  # groups.admin adds the member's memberships (groups is above members)
 
     def has_add_permission(self, request):
         return False  # members come with the groups they are added to

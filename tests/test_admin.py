@@ -83,6 +83,13 @@ def test_a_group_page_shows_its_members_inline(admin_client, family):
     assert "Mom" in page and "Dad" in page
 
 
+def test_a_member_page_shows_their_groups_inline(admin_client, family):
+    # The inline is groups' (groups.admin adds it to members' page): groups is above members.
+    url = reverse("admin:members_member_change", args=[family.owner.member.pk])
+    page = admin_client.get(url).content.decode()
+    assert "Family" in page and "Mom" in page
+
+
 def test_groups_are_found_by_member_number(admin_client, family):
     page = admin_client.get(reverse("admin:groups_group_changelist"), {"q": family.member.number})
     assert "Family" in page.content.decode()
