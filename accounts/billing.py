@@ -85,6 +85,17 @@ def settle_hold(
         return post_entry(account, kind, amount, note=note, reference=reference)
 
 
+def posted(owner_id: int, reference: str) -> bool:
+    """Whether the owner's account has the entry named ``reference``."""
+    return LedgerEntry.objects.filter(account__member_id=owner_id, reference=reference).exists()
+
+
+def count_posted(owner_id: int, *, prefix: str) -> int:
+    """How many entries of the owner's account have a reference starting with ``prefix``."""
+    entries = LedgerEntry.objects.filter(account__member_id=owner_id)
+    return entries.filter(reference__startswith=prefix).count()
+
+
 # --- Top-ups --------------------------------------------------------------------------------
 
 

@@ -255,15 +255,51 @@ def sender_names(message_ids: set[int]) -> dict[int, str]:
 
 
 def give_back_part(message_id: int, delivery_id: int) -> None:
-    """A part that ended failed is not charged (SPEC §5)."""
-    owner_id = Message.objects.filter(pk=message_id).values_list("group__owner_id", flat=True)
+    """A part that ended failed is not charged (SPEC §5). Given back once per round: a part an
+    operator queued again after it was given back is charged again (``charge_again``), and
+    given back again if it fails again."""
+    owner_id = _owner_of(message_id)
+    rounds = _requeues(owner_id, delivery_id)
     billing.settle_hold(
-        owner_id.first(),
+        owner_id,
         hold=f"hold:message:{message_id}",
         parts=1,
-        reference=f"refund:delivery:{delivery_id}",
+        reference=f"refund:delivery:{delivery_id}" + (f":{rounds}" if rounds else ""),
         note=f"a part of message {message_id} that failed",
     )
+
+
+def charge_again(message_id: int, delivery_id: int) -> None:
+    """A part given back as failed is queued again by an operator: it is charged again, as a
+    part that has not ended failed (SPEC §5). Nothing for a part that was never given back (a
+    free account, a message accepted before holds)."""
+    owner_id = _owner_of(message_id)
+    rounds = _requeues(owner_id, delivery_id)
+    given_back = f"refund:delivery:{delivery_id}" + (f":{rounds}" if rounds else "")
+    if owner_id is None or not billing.posted(owner_id, given_back):
+        return
+    billing.settle_hold(
+        owner_id,
+        hold=f"hold:message:{message_id}",
+        parts=-1,
+        reference=f"{REQUEUE_PREFIX}{delivery_id}:{rounds + 1}",
+        note=f"a failed part of message {message_id} queued again by an operator",
+    )
+
+
+REQUEUE_PREFIX = "requeue:delivery:"
+
+
+def _owner_of(message_id: int) -> int | None:
+    owner = Message.objects.filter(pk=message_id).values_list("group__owner_id", flat=True)
+    return owner.first()
+
+
+def _requeues(owner_id: int | None, delivery_id: int) -> int:
+    """How many times this part was charged again after being given back."""
+    if owner_id is None:
+        return 0
+    return billing.count_posted(owner_id, prefix=f"{REQUEUE_PREFIX}{delivery_id}:")
 
 
 PIPELINE = rows.register(DeliveryPipeline())

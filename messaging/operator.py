@@ -9,6 +9,10 @@ each one conditional UPDATE (the transitions are on ``messaging.models.Delivery`
 A part is queued again with a fresh count of attempts, and its send task is queued on commit,
 through the same ``queue_sends`` as every other part. Run twice, an act finds nothing left
 in the status it moves parts from, and queues nothing.
+
+The cost follows (SPEC §5: a part that ends failed is given back, any other is charged): a
+failed part queued again is charged again, and given back again if it fails again; an unknown
+part closed as failed is given back.
 """
 
 import csv
@@ -21,6 +25,7 @@ from django.db import transaction
 from django.db.models import Count, Max, Min
 from django.utils import timezone
 
+from messaging.fanout import charge_again, give_back_part, queue_sends
 from messaging.models import Delivery, Message
 
 Status = Delivery.Status
@@ -35,8 +40,6 @@ RATE_WINDOW = timedelta(seconds=60)
 
 
 def _queue_on_commit(ids: list[int]) -> None:
-    from messaging.fanout import queue_sends
-
     if ids:
         transaction.on_commit(lambda: queue_sends(ids))
 
@@ -58,9 +61,14 @@ def _move(delivery_ids: Iterable[int], source: str, target: str, reason: str) ->
     return moved
 
 
+@transaction.atomic
 def requeue_failed(delivery_ids: Iterable[int]) -> list[int]:
-    """Queue failed parts again; the ids of those that were failed and now are queued."""
-    return _move(delivery_ids, Status.FAILED, Status.QUEUED, "")
+    """Queue failed parts again; the ids of those that were failed and now are queued. Each is
+    charged again, having been given back when it failed (SPEC §5)."""
+    moved = _move(delivery_ids, Status.FAILED, Status.QUEUED, "")
+    for delivery_id, message_id in _messages_of(moved):
+        charge_again(message_id, delivery_id)
+    return moved
 
 
 def resend_unknown(delivery_ids: Iterable[int]) -> list[int]:
@@ -68,9 +76,18 @@ def resend_unknown(delivery_ids: Iterable[int]) -> list[int]:
     return _move(delivery_ids, Status.UNKNOWN, Status.QUEUED, "")
 
 
+@transaction.atomic
 def close_unknown(delivery_ids: Iterable[int], *, by: str) -> list[int]:
-    """Settle parts of unknown fate as failed, without a resend."""
-    return _move(delivery_ids, Status.UNKNOWN, Status.FAILED, f"unknown, closed by {by}"[:200])
+    """Settle parts of unknown fate as failed, without a resend; as failed parts they are
+    given back (SPEC §5)."""
+    moved = _move(delivery_ids, Status.UNKNOWN, Status.FAILED, f"unknown, closed by {by}"[:200])
+    for delivery_id, message_id in _messages_of(moved):
+        give_back_part(message_id, delivery_id)
+    return moved
+
+
+def _messages_of(delivery_ids: list[int]) -> list[tuple[int, int]]:
+    return list(Delivery.objects.filter(pk__in=delivery_ids).values_list("pk", "message_id"))
 
 
 def parts_of(message_ids: Iterable[int], status: str) -> list[int]:

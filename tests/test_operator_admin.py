@@ -6,10 +6,11 @@ import io
 import pytest
 from django.urls import reverse
 
-from messaging import actions, operator
+from messaging import actions, fanout, operator
 from messaging.gateways.base import get_gateway
 from messaging.gateways.state import pause_gateway
 from messaging.models import Delivery, OutboxMessage
+from tests.accounts_helpers import account_of, assert_ledger_consistent
 from tests.conftest import texts_to
 
 pytestmark = pytest.mark.django_db
@@ -44,6 +45,53 @@ def test_a_failed_part_queued_again_goes_out(
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         assert operator.requeue_failed([part.pk]) == []
     assert callbacks == []
+
+
+def fail(part):
+    """The part ends failed, as the pipeline ends it: its cost is given back."""
+    Delivery.objects.filter(pk=part.pk).update(status="failed", reason="no credits")
+    fanout.give_back_part(part.message_id, part.pk)
+
+
+def test_a_part_queued_again_is_charged_again_and_given_back_again_if_it_fails_again(
+    family, settings, django_capture_on_commit_callbacks
+):
+    # SPEC §5: parts that end failed are given back, every other part is charged.
+    settings.GROUPFLIER_SMS_PRICE = 3
+    account = account_of(family.owner)
+    start = account.balance
+    mom = family.group.memberships.get(member__number=family.owner.number)
+    with django_capture_on_commit_callbacks(execute=True):
+        message = actions.post(family.group, mom, "Dinner at 6")
+    part = dads_part(message)
+    balance = lambda: account_of(family.owner).balance  # noqa: E731
+    assert balance() == start - 3  # sent: charged
+    for _ in range(2):  # failed and queued again twice: each round settles once
+        fail(part)
+        fail(part)  # the pipeline's hook run twice gives back once
+        assert balance() == start
+        with django_capture_on_commit_callbacks(execute=True):
+            assert operator.requeue_failed([part.pk]) == [part.pk]
+        assert Delivery.objects.get(pk=part.pk).status == "sent"
+        assert balance() == start - 3  # sent again: charged again, once
+    assert_ledger_consistent(account)
+
+
+def test_an_unknown_part_closed_as_failed_is_given_back(family, settings):
+    settings.GROUPFLIER_SMS_PRICE = 3
+    account = account_of(family.owner)
+    mom = family.group.memberships.get(member__number=family.owner.number)
+    message = actions.post(family.group, mom, "Bring a coat")  # held; its fan-out not run
+    fanout_part = Delivery.objects.create(
+        message=message, recipient=family.group.memberships.exclude(pk=mom.pk).get(),
+        to_number=family.member.number, part=1, parts=1, text="Bring a coat", status="unknown",
+    )  # fmt: skip
+    held = account_of(family.owner).balance
+    assert operator.close_unknown([fanout_part.pk], by="ops") == [fanout_part.pk]
+    assert account_of(family.owner).balance == held + 3
+    assert operator.close_unknown([fanout_part.pk], by="ops") == []  # once
+    assert account_of(family.owner).balance == held + 3
+    assert_ledger_consistent(account)
 
 
 def test_only_failed_parts_are_queued_again(sent_message):
