@@ -9,7 +9,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from messaging import operator
+from groups.models import Group
+from messaging import actions, operator
 from messaging.models import (
     Delivery,
     GatewayState,
@@ -236,6 +237,18 @@ class MessageAdmin(DeliveryActions, admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # messages enter through the API, SMS or the scheduler
+
+    # An operator may delete a message (abuse, a request to forget it): the members' kept
+    # counts (/message/count) are counted again for the groups it was in.
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        actions.recount(obj.group)
+
+    def delete_queryset(self, request, queryset):
+        groups = list(Group.objects.filter(pk__in=queryset.values("group_id")))
+        super().delete_queryset(request, queryset)
+        for group in groups:
+            actions.recount(group)
 
     def get_urls(self):
         progress = self.admin_site.admin_view(self.progress_view)

@@ -14,6 +14,7 @@ import sys
 import pytest
 import redis
 from django.conf import settings
+from django.urls import reverse
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -21,6 +22,7 @@ from groups.models import Membership
 from members import sessions
 from members.models import ApiSession
 from messaging import actions
+from messaging.models import Message
 from tests.conftest import MEMBER, OWNER, assert_error, assert_ok
 from tests.test_messages import say  # noqa: F401 - the fixture
 from tests.workers import ROOT, worker_environment
@@ -203,6 +205,21 @@ def test_message_counts_are_kept_as_visible_messages_counts_them(api, say, famil
     assert_counts_match(group)
     body = assert_ok(api("message/count", sid=member.sid))
     assert body["results"][0]["count"] == Membership.objects.get(name="Dad").message_count == 6
+
+
+def test_messages_deleted_in_the_admin_leave_the_counts_right(api, say, family, admin_client):
+    for text in ("one", "two", "three"):
+        assert_ok(say(family.owner, text))
+    first, second, third = Message.objects.filter(group=family.group).order_by("seq")
+    admin_client.post(reverse("admin:messaging_message_delete", args=[first.pk]), {"post": "yes"})
+    admin_client.post(
+        reverse("admin:messaging_message_changelist"),
+        {"action": "delete_selected", "_selected_action": [second.pk], "post": "yes"},
+    )
+    assert list(Message.objects.filter(group=family.group)) == [third]
+    assert_counts_match(family.group)
+    body = assert_ok(api("message/count", sid=family.member.sid))
+    assert body["results"][0]["count"] == 1
 
 
 def test_a_member_added_again_sees_the_history_as_a_newcomer(api, say, family):
