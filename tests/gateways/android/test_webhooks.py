@@ -9,7 +9,7 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
-from groups.models import Membership
+from groups.models import Group, Membership
 from members.models import Member
 from messaging.models import Delivery, InboundSms, Message
 from tests.conftest import MEMBER, OWNER, assert_ok, make_active_group
@@ -111,6 +111,20 @@ def test_a_text_reaches_the_group_at_the_number_texted(post):
     assert answer.status_code == 200
     assert Message.objects.get().group == team
     assert InboundSms.objects.get().gateway == "android"
+
+
+def test_the_webhook_url_is_served_without_its_trailing_slash_too(client):
+    make_active_group("Family", "Mom", OWNER, [("Dad", MEMBER)])
+    family_number = address(Group.objects.get(name="Family"), MEMBER)
+    body = event("sms:received", received(MEMBER, family_number, "Running late"))
+    answer = client.post(
+        URL.rstrip("/"),
+        body,
+        content_type="application/json",
+        headers=signed_headers(body, key=KEY),
+    )
+    assert answer.status_code == 200
+    assert Message.objects.get().text == "Running late"
 
 
 def test_without_the_phones_own_number_the_phone_and_sim_say_which_number_was_texted(post):
