@@ -480,7 +480,10 @@ class GroupTextingGateway(BaseGateway):
         """One exchange on a connection of the pool, given back to it after; closed first
         unless it ended with a whole answer on a connection that stays open."""
         pool = self.connections
-        # Waits up to the timeout for a free one when max_connections caps them.
+        # The pool's own take and give-back, as its urlopen uses them (urllib3 is pinned in
+        # requirements/base.txt; tests/gateways/grouptexting cover the cap, the wait for a free
+        # connection and a dropped kept-alive one). Waits up to the timeout for a free one
+        # when max_connections caps them; a kept one the server closed is replaced.
         connection = pool._get_conn(timeout=self.timeout)
         keep = False
         try:
