@@ -82,6 +82,7 @@ def plan(message: Message) -> Iterator[list[int]]:
             "id", "member_id", "to", "via", "member__blocked", "member__opted_out_locally", "sms"
         )
     )
+    with_devices = numbers_with_devices(message)
     last = 0
     while chunk := [
         Recipient(pk, member, to, via or "", *flags)
@@ -89,7 +90,7 @@ def plan(message: Message) -> Iterator[list[int]]:
     ]:
         with transaction.atomic():
             insert_new(message, parts, [person.membership_id for person in chunk])
-            push(message, chunk)
+            push(message, chunk, with_devices)
         yield list(
             Delivery.objects.filter(
                 message=message,
@@ -144,21 +145,19 @@ def insert_new(message: Message, parts: list[str], membership_ids: list[int]) ->
         cursor.execute(sql, [*params, *membership_ids])
 
 
-def push(message: Message, people: list[Recipient]) -> None:
+def numbers_with_devices(message: Message) -> set[str]:
+    """The numbers in the message's group with a phone app that takes pushes: looked up once
+    for the whole fan-out (a look-up per chunk of recipients cost more than its rows)."""
+    numbers = Member.objects.filter(memberships__group_id=message.group_id).values("number")
+    devices = Device.objects.filter(type__in=NOTIFYING_TYPES, number__in=numbers)
+    return set(devices.annotate(text=_as_text("number")).values_list("text", flat=True))
+
+
+def push(message: Message, people: list[Recipient], with_devices: set[str]) -> None:
     """A push notification to each recipient with a phone app that takes them (SPEC §3)."""
-    by_number = {person.number: person for person in people if not person.blocked}
-    with_devices = set(
-        Device.objects.filter(
-            type__in=NOTIFYING_TYPES,
-            number__in=Member.objects.filter(
-                pk__in=[person.member_id for person in by_number.values()]
-            ).values("number"),
-        )
-        .annotate(text=_as_text("number"))
-        .values_list("text", flat=True)
-    )
-    for number in with_devices:
-        person = by_number[number]
+    for person in people:
+        if person.blocked or person.number not in with_devices:
+            continue
         notify_message(
             person.member_id,
             person.address,

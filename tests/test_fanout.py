@@ -331,6 +331,26 @@ def test_planning_goes_a_chunk_at_a_time_and_resumes_after_a_crash(
     assert Delivery.objects.count() == 6
 
 
+def test_pushes_reach_every_chunks_phones_once_and_no_blocked_or_sending_one(
+    gateway, team_unplanned, monkeypatch, django_capture_on_commit_callbacks
+):
+    from devices.actions import register_device
+    from devices.models import PushAttempt
+    from messaging import fanout
+
+    gateway()
+    monkeypatch.setattr(fanout, "PLAN_CHUNK", 2)  # three chunks of the six players
+    (_, first), (_, blocked), *_, (_, last) = TEAM
+    for number in (first, blocked, last, OWNER):  # the coach (the sender) has one too
+        register_device(number, "android", f"token-{number[1:]}", None)
+    Member.objects.filter(number=blocked).update(blocked=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        list(fanout.plan(team_unplanned))
+        list(fanout.plan(team_unplanned))  # planned again (a crashed task run twice)
+    pushed = sorted(str(attempt.device.number) for attempt in PushAttempt.objects.all())
+    assert pushed == sorted([first, last])
+
+
 def age_claims():
     Delivery.objects.filter(status=Delivery.Status.SENDING).update(
         updated_at=timezone.now() - timedelta(hours=1)
