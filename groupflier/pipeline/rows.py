@@ -242,11 +242,17 @@ def claim(pipeline: Pipeline, ids: list[int], token: str) -> list:
         f"RETURNING {returning}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [SENDING, token, timezone.now(), QUEUED, *ids])
+        cursor.execute(sql, [SENDING, token, _now(), QUEUED, *ids])
         rows = cursor.fetchall()
     names = ("id", "attempts", *pipeline.columns)
     parts = [SimpleNamespace(**dict(zip(names, row, strict=True))) for row in rows]
     return sorted(parts, key=lambda part: part.id)
+
+
+def _now():
+    """Now, as the ORM would store it (on SQLite a naive UTC text: an aware datetime passed to
+    a statement written out would be stored with its offset, unlike the ORM's own writes)."""
+    return connection.ops.adapt_datetimefield_value(timezone.now())
 
 
 def with_database(write, delays=DB_RETRY_DELAYS):
@@ -325,7 +331,7 @@ def _mark_sent(pipeline: Pipeline, token: str, ids: list[int], references: dict)
         f"AND id IN ({', '.join(['%s'] * len(ids))})"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [SENT, timezone.now(), *params, SENDING, token, *ids])
+        cursor.execute(sql, [SENT, _now(), *params, SENDING, token, *ids])
         return cursor.rowcount
 
 
