@@ -35,6 +35,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.conf import settings
+
 POLL_SECONDS = 0.01
 JITTER_SECONDS = 0.002
 PERIODS = {"second": 1, "minute": 60, "hour": 3600}
@@ -300,24 +302,20 @@ class FileStore:
                     cooling[token] = now + limit.period
 
 
-def limit_store(key: str, *, redis_url: str | None, lock_dir: Path):
-    """Where the places of the budgets named ``key`` live: Redis when there is one."""
-    return RedisStore(redis_url, key) if redis_url else FileStore(lock_dir, key)
+def limit_store(key: str):
+    """Where the places of the budgets named ``key`` live: in Redis when the service has one
+    (``REDIS_URL``), else in a file under ``var/ratelimit`` (the embedded service)."""
+    if settings.REDIS_URL:
+        return RedisStore(settings.REDIS_URL, key)
+    return FileStore(settings.VAR_DIR / "ratelimit", key)
 
 
 def connection_limiter(
-    key: str,
-    *,
-    rate: str | None,
-    max_concurrent: int,
-    max_wait: float,
-    lease_seconds: float,
-    redis_url: str | None,
-    lock_dir: Path,
+    key: str, *, rate: str | None, max_concurrent: int, max_wait: float, lease_seconds: float
 ) -> ConnectionLimiter:
-    """The limiter for ``key`` (a provider's host), in Redis when there is one."""
+    """The limiter for ``key`` (a provider's host)."""
     return ConnectionLimiter(
-        limit_store(key, redis_url=redis_url, lock_dir=lock_dir),
+        limit_store(key),
         rate=rate,
         max_concurrent=max_concurrent,
         max_wait=max_wait,
@@ -342,10 +340,8 @@ class NumberRates:
         account_key: str = "account",
         max_wait: float,
         timeout: float,
-        redis_url: str | None,
-        lock_dir: Path,
     ):
-        self.key, self.redis_url, self.lock_dir = key, redis_url, lock_dir
+        self.key = key
         self.per_number = parse_rate(per_number)
         self.per_account = Limit.of(account_key, per_account)
         self.max_wait, self.timeout = max_wait, timeout
@@ -366,7 +362,7 @@ class NumberRates:
         if self._limiter is None:
             with self._lock:
                 self._limiter = self._limiter or RateLimiter(
-                    limit_store(self.key, redis_url=self.redis_url, lock_dir=self.lock_dir),
+                    limit_store(self.key),
                     max_wait=self.max_wait,
                     lease_seconds=2 * self.timeout + 5,
                 )

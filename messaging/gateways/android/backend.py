@@ -44,7 +44,6 @@ import uuid
 from urllib.parse import urlsplit
 
 import urllib3
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.crypto import salted_hmac
 
@@ -142,8 +141,6 @@ class AndroidGateway(BaseGateway):
                 per_account=rate_per_account or setting("ANDROID_GATEWAY_RATE_PER_ACCOUNT"),
                 max_wait=self.max_wait,
                 timeout=self.timeout,
-                redis_url=settings.REDIS_URL,
-                lock_dir=settings.VAR_DIR / "ratelimit",
             )
         except ValueError as exc:
             raise ImproperlyConfigured(f"The Android gateway's settings: {exc}") from None

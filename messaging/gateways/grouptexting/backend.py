@@ -29,7 +29,6 @@ from functools import lru_cache
 from urllib.parse import urlencode, urlsplit
 
 import urllib3
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from urllib3.exceptions import EmptyPoolError
 
@@ -385,8 +384,6 @@ class GroupTextingGateway(BaseGateway):
                     max_wait=self.max_wait,
                     # A request lasts at most its pool wait, connect, write and read timeouts.
                     lease_seconds=4 * self.timeout + 5,
-                    redis_url=settings.REDIS_URL,
-                    lock_dir=settings.VAR_DIR / "ratelimit",
                 )
         return self._limiter
 

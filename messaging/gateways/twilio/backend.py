@@ -147,8 +147,6 @@ class TwilioGateway(BaseGateway):
                 account_key=f"account:{self.account_sid}",
                 max_wait=self.max_wait,
                 timeout=self.timeout,
-                redis_url=settings.REDIS_URL,
-                lock_dir=settings.VAR_DIR / "ratelimit",
             )
         except ValueError as exc:
             raise ImproperlyConfigured(f"Twilio's settings: {exc}") from None
