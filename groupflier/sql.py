@@ -1,4 +1,5 @@
-"""Plain SQL for the few statements every poll runs (groups.lookup, messaging.actions).
+"""Plain SQL for the few statements every poll runs (groups.lookup, messaging.actions), and
+the row pipeline's per-batch statements.
 
 Building and compiling an ORM query costs a few thousand Python calls, more than the query
 itself; these statements are written once as SQL instead, and their values go through the
@@ -9,6 +10,11 @@ a phone number's parsing), so what comes back is what the ORM would have given.
 import functools
 
 from django.db import connection
+
+
+def placeholders(values) -> str:
+    """``%s, %s, ...``: one parameter for each of ``values``, for an ``IN (...)`` list."""
+    return ", ".join(["%s"] * len(values))
 
 
 @functools.cache

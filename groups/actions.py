@@ -416,7 +416,7 @@ def describe_memberships(member: Member) -> list[dict]:
         hidden = {m.group_id for m in mine if m.disable_who and m.owner_id != member.pk}
         rosters = {group_id: [] for group_id in owners}
         if mine:
-            cursor.execute(_ROSTER.format(ids=", ".join(["%s"] * len(owners))), list(owners))
+            cursor.execute(_ROSTER.format(ids=sql.placeholders(owners)), list(owners))
             # Up to thousands of rows: each goes straight into its answer (flags are 0 or 1
             # whether the database gives booleans or, SQLite, integers).
             for group_id, member_id, name, bye, broadcast, number in cursor:

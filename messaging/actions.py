@@ -273,7 +273,7 @@ RECEIPT_KEYS = [key for key, _ in RECEIPT_ORDER]
 # database and only the counts come back. A range rather than a list of ids keeps the text of
 # the query the same on every poll, so neither psycopg nor PostgreSQL parses a new one.
 _RANK = " ".join(
-    f"WHEN d.status IN ({', '.join(['%s'] * len(statuses))}) THEN {position}"
+    f"WHEN d.status IN ({sql.placeholders(statuses)}) THEN {position}"
     for position, (_, statuses) in enumerate(RECEIPT_ORDER)
 )
 _RANK_PARAMS = [str(status) for _, statuses in RECEIPT_ORDER for status in statuses]

@@ -20,6 +20,7 @@ from django.utils import timezone
 from accounts import billing
 from devices.actions import NOTIFYING_TYPES, notify_message
 from devices.models import Device
+from groupflier import sql
 from groupflier.pipeline import rows
 from members.models import Member
 from messaging.gateways.base import GatewayError, get_gateway
@@ -138,11 +139,11 @@ def insert_new(message: Message, parts: list[str], membership_ids: list[int]) ->
     reasons = [reason for _, reason in SKIP_REASONS]
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     numbered = " UNION ALL ".join(["SELECT %s AS part, %s AS text"] * len(parts))
-    sql = _INSERT.format(parts=numbered, ids=", ".join(["%s"] * len(membership_ids)))
+    statement = _INSERT.format(parts=numbered, ids=sql.placeholders(membership_ids))
     params = [message.pk, len(parts), *reasons, now, now]
     params += [value for index, text in enumerate(parts, start=1) for value in (index, text)]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *membership_ids])
+        cursor.execute(statement, [*params, *membership_ids])
 
 
 def numbers_with_devices(message: Message) -> set[str]:
@@ -246,24 +247,27 @@ def sender_names(message_ids: set[int]) -> dict[int, str]:
     ids = list(message_ids)
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT id, sender_name FROM messaging_message "
-            f"WHERE id IN ({', '.join(['%s'] * len(ids))})",
+            f"SELECT id, sender_name FROM {Message._meta.db_table} "
+            f"WHERE id IN ({sql.placeholders(ids)})",
             ids,
         )
         return dict(cursor.fetchall())
 
 
+# A part's cost is settled once per round: given back when it ends failed, charged again when
+# an operator queues it again (``requeue:delivery:<id>:<round>``), given back again after
+# that (``refund:delivery:<id>:<round>``; the first round's has no number).
+REQUEUE_PREFIX = "requeue:delivery:"
+
+
 def give_back_part(message_id: int, delivery_id: int) -> None:
-    """A part that ended failed is not charged (SPEC §5). Given back once per round: a part an
-    operator queued again after it was given back is charged again (``charge_again``), and
-    given back again if it fails again."""
-    owner_id = _owner_of(message_id)
-    rounds = _requeues(owner_id, delivery_id)
+    """A part that ended failed is not charged (SPEC §5): given back once in its round."""
+    owner_id, rounds = _settling(message_id, delivery_id)
     billing.settle_hold(
         owner_id,
         hold=f"hold:message:{message_id}",
         parts=1,
-        reference=f"refund:delivery:{delivery_id}" + (f":{rounds}" if rounds else ""),
+        reference=_refund_reference(delivery_id, rounds),
         note=f"a part of message {message_id} that failed",
     )
 
@@ -272,10 +276,8 @@ def charge_again(message_id: int, delivery_id: int) -> None:
     """A part given back as failed is queued again by an operator: it is charged again, as a
     part that has not ended failed (SPEC §5). Nothing for a part that was never given back (a
     free account, a message accepted before holds)."""
-    owner_id = _owner_of(message_id)
-    rounds = _requeues(owner_id, delivery_id)
-    given_back = f"refund:delivery:{delivery_id}" + (f":{rounds}" if rounds else "")
-    if owner_id is None or not billing.posted(owner_id, given_back):
+    owner_id, rounds = _settling(message_id, delivery_id)
+    if owner_id is None or not billing.posted(owner_id, _refund_reference(delivery_id, rounds)):
         return
     billing.settle_hold(
         owner_id,
@@ -286,19 +288,18 @@ def charge_again(message_id: int, delivery_id: int) -> None:
     )
 
 
-REQUEUE_PREFIX = "requeue:delivery:"
-
-
-def _owner_of(message_id: int) -> int | None:
+def _settling(message_id: int, delivery_id: int) -> tuple[int | None, int]:
+    """The message's owner, and how many times this part was charged again after being given
+    back (its round)."""
     owner = Message.objects.filter(pk=message_id).values_list("group__owner_id", flat=True)
-    return owner.first()
-
-
-def _requeues(owner_id: int | None, delivery_id: int) -> int:
-    """How many times this part was charged again after being given back."""
+    owner_id = owner.first()
     if owner_id is None:
-        return 0
-    return billing.count_posted(owner_id, prefix=f"{REQUEUE_PREFIX}{delivery_id}:")
+        return None, 0
+    return owner_id, billing.count_posted(owner_id, prefix=f"{REQUEUE_PREFIX}{delivery_id}:")
+
+
+def _refund_reference(delivery_id: int, rounds: int) -> str:
+    return f"refund:delivery:{delivery_id}" + (f":{rounds}" if rounds else "")
 
 
 PIPELINE = rows.register(DeliveryPipeline())

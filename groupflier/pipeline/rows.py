@@ -33,6 +33,7 @@ from django.db import InterfaceError, OperationalError, connection
 from django.db.models import F
 from django.utils import timezone
 
+from groupflier import sql
 from groupflier.pipeline import handoff
 
 logger = logging.getLogger("groupflier.pipeline")
@@ -236,13 +237,13 @@ def claim(pipeline: Pipeline, ids: list[int], token: str) -> list:
     table = connection.ops.quote_name(model._meta.db_table)
     columns = [model._meta.get_field(name).column for name in pipeline.columns]
     returning = ", ".join(["id", "attempts", *(connection.ops.quote_name(c) for c in columns)])
-    sql = (
+    statement = (
         f"UPDATE {table} SET status = %s, attempts = attempts + 1, handoff = %s, "
-        f"updated_at = %s WHERE status = %s AND id IN ({', '.join(['%s'] * len(ids))}) "
+        f"updated_at = %s WHERE status = %s AND id IN ({sql.placeholders(ids)}) "
         f"RETURNING {returning}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [SENDING, token, _now(), QUEUED, *ids])
+        cursor.execute(statement, [SENDING, token, _now(), QUEUED, *ids])
         rows = cursor.fetchall()
     names = ("id", "attempts", *pipeline.columns)
     parts = [SimpleNamespace(**dict(zip(names, row, strict=True))) for row in rows]
@@ -325,13 +326,13 @@ def _mark_sent(pipeline: Pipeline, token: str, ids: list[int], references: dict)
     if references:
         reference = "CASE id " + "WHEN %s THEN %s " * len(references) + "ELSE '' END"
         params = [value for item in references.items() for value in item]
-    sql = (
+    statement = (
         f"UPDATE {quote(model._meta.db_table)} SET status = %s, updated_at = %s, {reason} = '', "
         f"{ref} = {reference} WHERE status = %s AND handoff = %s "
-        f"AND id IN ({', '.join(['%s'] * len(ids))})"
+        f"AND id IN ({sql.placeholders(ids)})"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [SENT, _now(), *params, SENDING, token, *ids])
+        cursor.execute(statement, [SENT, _now(), *params, SENDING, token, *ids])
         return cursor.rowcount
 
 
