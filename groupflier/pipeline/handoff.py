@@ -84,9 +84,10 @@ class RedisLog:
                 try:
                     answer = connection.read_response()
                 except redis.exceptions.NoScriptError:
-                    # Redis restarted without its scripts: this one did not run. Load it, ask again.
-                    script.sha = self.client.script_load(self.ADD_IF_PRESENT)
-                    connection.send_command("EVALSHA", script.sha, *command[2:])
+                    # Redis restarted without its scripts: this one did not run. Load it (its
+                    # name is its hash, the same again), ask again.
+                    self.client.script_load(script.script)
+                    connection.send_command(*command)
                     answer = connection.read_response()
             except redis.exceptions.ResponseError:
                 raise  # an error answer, read whole: the connection is in step

@@ -171,7 +171,7 @@ class _Connection(urllib3.connection.HTTPConnection):
 
     urllib3's own request and answer objects cost as much CPU again as the exchange itself,
     about 50 microseconds a post, which a fan-out of thousands a second pays on every part
-    (``bench/http_exchange`` measures the two side by side).
+    (``bench/client_calls`` measures the two side by side).
 
     It also tells a request that could not be written from an answer that did not come:
     the first can be sent again, the second must never be."""
