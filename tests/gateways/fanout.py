@@ -1,5 +1,5 @@
-"""What every provider's end-to-end tests share: waiting for a whole fan-out to end, and the
-worker killed in the middle of one, counted at the provider's simulator."""
+"""What every provider's end-to-end tests share: waiting for a whole fan-out to end (or for its
+receipts), and the worker killed in the middle of one, counted at the provider's simulator."""
 
 import signal
 import time
@@ -19,6 +19,16 @@ def all_final(expected: int):
             Delivery.objects.count() == expected
             and not Delivery.objects.exclude(status__in=Delivery.FINAL).exists()
         )
+
+    return check
+
+
+def all_receipted(expected: int):
+    """Each of the ``expected`` parts has had its receipt: none is queued, sending or sent."""
+
+    def check():
+        waiting = Delivery.objects.filter(status__in=[Status.QUEUED, Status.SENDING, Status.SENT])
+        return Delivery.objects.count() == expected and not waiting.exists()
 
     return check
 

@@ -26,7 +26,7 @@ from messaging.gateways.state import is_number_paused
 from messaging.models import Delivery, GatewayState
 from tests.conftest import make_active_group
 from tests.gateways.android.helpers import PHONES, SENDERS, event, gateway_env, signed_headers
-from tests.gateways.fanout import all_final, kill_a_worker_mid_fan_out
+from tests.gateways.fanout import all_final, all_receipted, kill_a_worker_mid_fan_out
 from tests.gateways.twilio.helpers import spread_group
 from tests.workers import purge_queues, running_worker, wait_until
 
@@ -76,16 +76,7 @@ def test_a_message_goes_out_from_each_members_phone_and_comes_back_delivered(
     simulator.set_outcome(unlucky, "failed", "RESULT_ERROR_GENERIC_FAILURE")
     with running_worker(log_path=tmp_path / "worker.log", **gateway_env(simulator)):
         actions.post(created.group, created.creator, "Bus leaves at 8")
-        wait_until(
-            lambda: (
-                not Delivery.objects.filter(
-                    status__in=[Status.QUEUED, Status.SENDING, Status.SENT]
-                ).exists()
-                and Delivery.objects.count() == 5
-            ),
-            timeout=60,
-            what="every receipt",
-        )
+        wait_until(all_receipted(5), timeout=60, what="every receipt")
     statuses = dict(Delivery.objects.values_list("to_number", "status"))
     assert statuses.pop(unlucky) == Status.FAILED
     assert set(statuses.values()) == {Status.DELIVERED}

@@ -13,7 +13,7 @@ from messaging import actions
 from messaging.gateways.twilio.simulator import TwilioSimulator
 from messaging.models import Delivery
 from tests.conftest import make_active_group
-from tests.gateways.fanout import all_final, kill_a_worker_mid_fan_out
+from tests.gateways.fanout import all_final, all_receipted, kill_a_worker_mid_fan_out
 from tests.gateways.twilio.helpers import gateway_env, spread_group
 from tests.workers import purge_queues, running_worker, wait_until
 
@@ -58,16 +58,7 @@ def test_a_message_goes_out_from_each_members_number_and_comes_back_delivered(
     env = gateway_env(simulator, GROUPFLIER_PUBLIC_URL=webhooks)
     with running_worker(log_path=tmp_path / "worker.log", **env):
         actions.post(created.group, created.creator, "Bus leaves at 8")
-        wait_until(
-            lambda: (
-                not Delivery.objects.filter(
-                    status__in=[Status.QUEUED, Status.SENDING, Status.SENT]
-                ).exists()
-                and Delivery.objects.count() == 5
-            ),
-            timeout=60,
-            what="every receipt",
-        )
+        wait_until(all_receipted(5), timeout=60, what="every receipt")
     statuses = dict(Delivery.objects.values_list("to_number", "status"))
     assert statuses.pop(unlucky) == Status.UNDELIVERED
     assert set(statuses.values()) == {Status.DELIVERED}
