@@ -3,12 +3,10 @@ phone and SIM of the member's group number with a delivery report, under an id o
 makes a second hand-off of the same part harmless, and every answer the app (or its cloud)
 gives lands on the pipeline's effect (SPEC §8)."""
 
-import threading
 import time
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection
 
 from groupflier.pipeline.rows import hand_over_as
 from messaging.gateways.android.backend import AndroidGateway
@@ -21,6 +19,7 @@ from messaging.gateways.base import ErrorEffect, GatewayError
 from messaging.gateways.state import is_number_paused, is_paused, resume_number
 from messaging.models import GatewayState
 from tests.gateways.android.helpers import PHONES, SENDERS
+from tests.gateways.rates import assert_a_second_apart, send_from_threads
 
 pytestmark = pytest.mark.django_db
 
@@ -223,42 +222,20 @@ def test_settings_are_checked_when_the_service_starts():
 # --- rates ------------------------------------------------------------------------------------
 
 
-def send_from_threads(gateway, sends):
-    errors = []
-
-    def send(from_number, n):
-        try:
-            gateway.send_part(TO, f"text {n}", from_number=from_number)
-        except GatewayError as exc:
-            errors.append(exc)
-        finally:
-            connection.close()  # each thread's own, opened by the pause check
-
-    threads = [threading.Thread(target=send, args=(f, n)) for n, f in enumerate(sends)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return errors
-
-
 def test_each_phone_sends_at_its_own_rate_and_the_phones_at_once(sim):
     sim.rate_per_phone = 1
     gateway = gateway_for(sim, rate_per_number="1/second")
     started = time.monotonic()
-    assert send_from_threads(gateway, [FROM, OTHER_PHONE] * 3) == []
+    assert send_from_threads(gateway, TO, [FROM, OTHER_PHONE] * 3) == []
     elapsed = time.monotonic() - started
     assert sim.stats["over_rate"] == 0
-    for number in (FROM, OTHER_PHONE):
-        arrivals = sorted(m["time"] for m in sim.messages if m["from"] == number)
-        assert len(arrivals) == 3
-        assert all(b - a >= 1.0 for a, b in zip(arrivals, arrivals[1:], strict=False))
+    assert_a_second_apart(sim.messages, (FROM, OTHER_PHONE), each=3)
     assert elapsed < 3.0  # two phones side by side: two seconds and a little, not five
 
 
 def test_the_account_rate_holds_across_phones(sim):
     gateway = gateway_for(sim, rate_per_account="2/second")
-    assert send_from_threads(gateway, [FROM, OTHER_PHONE, "+12025550103"] * 2) == []
+    assert send_from_threads(gateway, TO, [FROM, OTHER_PHONE, "+12025550103"] * 2) == []
     arrivals = sorted(m["time"] for m in sim.messages)
     assert len(arrivals) == 6
     assert all(c - a >= 1.0 for a, c in zip(arrivals, arrivals[2:], strict=False))

@@ -2,7 +2,6 @@
 group number with a status callback, the Message SID is its reference, and every error Twilio
 answers lands on the pipeline's effect (SPEC §8)."""
 
-import threading
 import time
 
 import pytest
@@ -13,6 +12,7 @@ from messaging.gateways.state import apply_recipient_effect, is_paused
 from messaging.gateways.twilio.backend import TwilioGateway
 from messaging.gateways.twilio.simulator import TwilioSimulator
 from messaging.models import GatewayState
+from tests.gateways.rates import assert_a_second_apart, send_from_threads
 
 pytestmark = pytest.mark.django_db
 
@@ -123,40 +123,20 @@ def test_no_connection_is_retried_and_a_request_never_answered_is_unknown(sim):
     assert gateway_for(sim).send_part(TO, "after", from_number=OTHER_FROM).startswith("SM")
 
 
-def send_from_threads(gateway, sends):
-    errors = []
-
-    def send(from_number, n):
-        try:
-            gateway.send_part(TO, f"text {n}", from_number=from_number)
-        except GatewayError as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=send, args=(f, n)) for n, f in enumerate(sends)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return errors
-
-
 def test_each_number_sends_at_its_own_rate_and_the_numbers_at_once(sim):
     gateway = gateway_for(sim)
     started = time.monotonic()
-    assert send_from_threads(gateway, [FROM, OTHER_FROM] * 3) == []
+    assert send_from_threads(gateway, TO, [FROM, OTHER_FROM] * 3) == []
     elapsed = time.monotonic() - started
     assert sim.stats["rate_limited"] == 0
-    for number in (FROM, OTHER_FROM):
-        arrivals = sorted(m["time"] for m in sim.messages if m["from"] == number)
-        assert len(arrivals) == 3
-        assert all(b - a >= 1.0 for a, b in zip(arrivals, arrivals[1:], strict=False))
+    assert_a_second_apart(sim.messages, (FROM, OTHER_FROM), each=3)
     assert elapsed < 3.0  # two numbers side by side: two seconds and a little, not five
 
 
 def test_the_account_rate_holds_across_numbers(sim):
     sim.rate_per_account = 2
     gateway = gateway_for(sim, rate_per_account="2/second")
-    assert send_from_threads(gateway, [FROM, OTHER_FROM, "+12025550102"] * 2) == []
+    assert send_from_threads(gateway, TO, [FROM, OTHER_FROM, "+12025550102"] * 2) == []
     assert sim.stats["rate_limited"] == 0
     arrivals = sorted(m["time"] for m in sim.messages)
     assert all(c - a >= 1.0 for a, c in zip(arrivals, arrivals[2:], strict=False))
@@ -164,7 +144,7 @@ def test_the_account_rate_holds_across_numbers(sim):
 
 def test_without_the_limiter_the_simulator_answers_20429(sim):
     gateway = gateway_for(sim, rate_per_number="off")
-    errors = send_from_threads(gateway, [FROM] * 3)
+    errors = send_from_threads(gateway, TO, [FROM] * 3)
     assert {error.code for error in errors} == {"20429"}
     assert sim.stats["rate_limited"] == len(errors) >= 1
 
@@ -191,6 +171,6 @@ def test_the_short_name_and_the_dotted_path_load_the_gateway(settings, name):
 def test_the_embedded_service_keeps_the_rates_in_a_file(sim, settings, tmp_path):
     settings.REDIS_URL = None
     settings.VAR_DIR = tmp_path
-    assert send_from_threads(gateway_for(sim), [FROM, OTHER_FROM] * 2) == []
+    assert send_from_threads(gateway_for(sim), TO, [FROM, OTHER_FROM] * 2) == []
     assert sim.stats["rate_limited"] == 0
     assert list((tmp_path / "ratelimit").iterdir())
