@@ -15,12 +15,27 @@ import base64
 import binascii
 import socket
 import threading
+from dataclasses import dataclass
 
 from aiohttp import ClientSession, ClientTimeout, web
 from django.core.management.base import BaseCommand
 
 
+@dataclass
+class Fault:
+    """A forced answer to a coming call: a provider's error code (with its HTTP status), an
+    HTTP status alone, or a dropped connection (the call is carried out, then the connection
+    closes with no answer)."""
+
+    code: int | None = None
+    status: int | None = None
+    drop: bool = False
+
+
 class SimulatorServer:
+    """A provider's simulator keeps ``lock`` and, for ``inject``, a deque of ``faults`` that its
+    handlers take from."""
+
     thread_name = "simulator"
     runner_options: dict = {}
 
@@ -33,6 +48,12 @@ class SimulatorServer:
 
     def application(self) -> web.Application:
         raise NotImplementedError
+
+    def inject(self, *, code=None, status=None, drop=False, times: int = 1) -> None:
+        """The next ``times`` calls that can fail answer error ``code``, or HTTP ``status``, or
+        are carried out and left unanswered (``drop``)."""
+        with self.lock:
+            self.faults.extend(Fault(code, status, drop) for _ in range(times))
 
     async def on_start(self) -> None:
         """Before serving, on the serving loop."""

@@ -50,7 +50,7 @@ from datetime import UTC, datetime
 
 from aiohttp import ClientError, web
 
-from messaging.gateways.simulator import SimulatorServer
+from messaging.gateways.simulator import Fault, SimulatorServer
 
 DEFAULT_USER = "sms"
 DEFAULT_PASSWORD = "simulator-password"
@@ -104,12 +104,6 @@ class Phone:
     number: str
     device_id: str = DEFAULT_DEVICE
     sim: int = 1
-
-
-@dataclass
-class Fault:
-    status: int | None = None
-    drop: bool = False
 
 
 class AndroidGatewaySimulator(SimulatorServer):
@@ -215,12 +209,6 @@ class AndroidGatewaySimulator(SimulatorServer):
         """What becomes of texts to ``number``: delivered, or failed with ``reason``."""
         with self.lock:
             self.outcomes[number] = (state, reason)
-
-    def inject(self, *, status: int | None = None, drop: bool = False, times: int = 1) -> None:
-        """The next ``times`` message requests answer HTTP ``status``, or are taken and then
-        left unanswered (the connection closed)."""
-        with self.lock:
-            self.faults.extend(Fault(status, drop) for _ in range(times))
 
     def register(self, url: str, event: str, device_id: str | None = None) -> dict:
         with self.lock:

@@ -42,12 +42,11 @@ import urllib.request
 import weakref
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from urllib.parse import unquote, urlencode, urlsplit
 
 from aiohttp import web
 
-from messaging.gateways.simulator import SimulatorServer
+from messaging.gateways.simulator import Fault, SimulatorServer
 
 ALLOWED_TEXT = re.compile(r"[a-zA-Z0-9 \r\n.,:;!?()~=+\-_\\/@$#&%]*")
 DOUBLE_WEIGHT = re.compile(r"\r\n|[\r\n~@#%+=/\\]")
@@ -105,16 +104,6 @@ def ten_digits(phone: str) -> str | None:
 def new_keyword() -> dict:
     """A keyword as the account gets it: the default autoreply, nothing else set up."""
     return {"autoreply": DEFAULT_AUTOREPLY, "url": "", "group": "", "email": ""}
-
-
-@dataclass
-class Fault:
-    """A forced answer to a coming call: a return code, an HTTP status, or a dropped connection
-    (the request is carried out, then the connection closes with no answer)."""
-
-    code: int | None = None
-    status: int | None = None
-    drop: bool = False
 
 
 class GroupTextingSimulator(SimulatorServer):
@@ -201,11 +190,6 @@ class GroupTextingSimulator(SimulatorServer):
                 "max_in_flight": 0,
             }
             self._recent_starts: deque[float] = deque()
-
-    def inject(self, *, code=None, status=None, drop=False, times=1) -> None:
-        """The next ``times`` API calls answer ``code``, or HTTP ``status``, or drop."""
-        with self.lock:
-            self.faults.extend(Fault(code, status, drop) for _ in range(times))
 
     def fail_every(self, n: int | None, *, code=None, status=503, drop=False) -> None:
         """Every ``n``-th API call answers the fault (None stops it)."""

@@ -41,11 +41,10 @@ import threading
 import time
 import xml.etree.ElementTree as ElementTree
 from collections import deque
-from dataclasses import dataclass
 
 from aiohttp import ClientError, web
 
-from messaging.gateways.simulator import SimulatorServer
+from messaging.gateways.simulator import Fault, SimulatorServer
 
 API_VERSION = "2010-04-01"
 DEFAULT_SID = "AC" + "0" * 31 + "1"
@@ -106,16 +105,6 @@ def signature(auth_token: str, url: str, params: dict) -> str:
 
 def new_sid(prefix: str) -> str:
     return prefix + secrets.token_hex(16)
-
-
-@dataclass
-class Fault:
-    """A forced answer to a coming API call: an error code with its HTTP status, or a dropped
-    connection (the message is taken, then the connection closes with no answer)."""
-
-    code: int | None = None
-    status: int | None = None
-    drop: bool = False
 
 
 class TwilioSimulator(SimulatorServer):
@@ -201,12 +190,6 @@ class TwilioSimulator(SimulatorServer):
                 "messages": len(self.messages),
                 "opted_out": sorted(self.opted_out),
             }
-
-    def inject(self, *, code: int | None = None, status: int | None = None, drop=False, times=1):
-        """The next ``times`` message requests answer error ``code`` (with its status, or
-        ``status``), or HTTP ``status`` alone, or are taken and then dropped unanswered."""
-        with self.lock:
-            self.faults.extend(Fault(code, status, drop) for _ in range(times))
 
     def opt_out(self, number: str) -> None:
         with self.lock:
