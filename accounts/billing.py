@@ -90,12 +90,6 @@ def posted(owner_id: int, reference: str) -> bool:
     return LedgerEntry.objects.filter(account__member_id=owner_id, reference=reference).exists()
 
 
-def count_posted(owner_id: int, *, prefix: str) -> int:
-    """How many entries of the owner's account have a reference starting with ``prefix``."""
-    entries = LedgerEntry.objects.filter(account__member_id=owner_id)
-    return entries.filter(reference__startswith=prefix).count()
-
-
 # --- Top-ups --------------------------------------------------------------------------------
 
 

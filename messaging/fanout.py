@@ -295,7 +295,12 @@ def _settling(message_id: int, delivery_id: int) -> tuple[int | None, int]:
     owner_id = owner.first()
     if owner_id is None:
         return None, 0
-    return owner_id, billing.count_posted(owner_id, prefix=f"{REQUEUE_PREFIX}{delivery_id}:")
+    # Exact references, each one look-up in the ledger's (account, reference) index: a prefix
+    # search would read every entry of the account, on every failed part.
+    rounds = 0
+    while billing.posted(owner_id, f"{REQUEUE_PREFIX}{delivery_id}:{rounds + 1}"):
+        rounds += 1
+    return owner_id, rounds
 
 
 def _refund_reference(delivery_id: int, rounds: int) -> str:
