@@ -118,6 +118,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "groupflier.health.HealthCheckMiddleware",
+    # An API endpoint's path leaves here for API_MIDDLEWARE below (groupflier.api.router).
+    "groupflier.api.router.ApiRouterMiddleware",
     "groupflier.metrics.ApiMetricsMiddleware",
     "groupflier.api.middleware.RequestBodyMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -130,6 +132,13 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it answers a locked-out admin login.
     "axes.middleware.AxesMiddleware",
+]
+# What an API endpoint's call goes through: the rest of MIDDLEWARE serves the admin, the web
+# app and static files (sessions, CSRF, logins), which a call made with a sid never uses.
+API_MIDDLEWARE = [
+    "groupflier.metrics.ApiMetricsMiddleware",
+    "groupflier.api.middleware.RequestBodyMiddleware",
+    "django.middleware.security.SecurityMiddleware",
 ]
 
 # --- The admin's login (issue 12) -------------------------------------------------------------
