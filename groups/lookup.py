@@ -8,7 +8,7 @@ from django.db import connection
 
 from groupflier import sql
 from groupflier.api.errors import ApiError, ErrorType
-from groups.models import Group, Membership, PoolNumber
+from groups.models import Group, HistoryStamp, Membership, PoolNumber
 from members.models import Member
 
 # The memberships a member can see and act through: deleted groups are gone for everyone; a
@@ -26,9 +26,11 @@ FROM = (
     f" LEFT JOIN {PoolNumber._meta.db_table} p ON p.id = ms.address_id"
 )
 _MODELS = ((Membership, "ms"), (Group, "g"), (PoolNumber, "p"))
+# With the group's history stamp, which /message/get's kept answers are checked against.
 _MEMBERSHIP_FOR = (
-    f"SELECT {', '.join(sql.select_list(model, alias) for model, alias in _MODELS)}"
-    f" {FROM} WHERE {THEIRS} AND p.number = %s"
+    f"SELECT {', '.join(sql.select_list(model, alias) for model, alias in _MODELS)}, s.value"
+    f" {FROM} LEFT JOIN {HistoryStamp._meta.db_table} s ON s.group_id = ms.group_id"
+    f" WHERE {THEIRS} AND p.number = %s"
     " ORDER BY ms.last_exchanged_at DESC, ms.id DESC LIMIT 1"
 )
 
@@ -37,7 +39,8 @@ def membership_for(member: Member, number: str) -> Membership:
     """The caller's membership (``THEIRS``) whose address is ``number``, or
     ``MEMBER_LOOKUP_FAILED``; its group and address come with it. A member in more groups than
     the pool holds shares an address between groups: the one they exchanged a text with most
-    recently wins, as for an inbound text (SPEC §4).
+    recently wins, as for an inbound text (SPEC §4). ``history_stamp`` is the group's
+    ``HistoryStamp`` as it was read with them (None: nothing changed since it was installed).
     """
     with connection.cursor() as cursor:
         cursor.execute(_MEMBERSHIP_FOR, [member.pk, member.pk, str(number)])
@@ -50,6 +53,7 @@ def membership_for(member: Member, number: str) -> Membership:
         instances.append(sql.instance(model, row[:width]))
         row = row[width:]
     membership, membership.group, membership.address = instances
+    membership.history_stamp = row[0]
     if membership.address_id is None:
         membership.address = None
     membership.member = member  # the caller: no need to read it again

@@ -131,3 +131,30 @@ class Absence(models.Model):
 
     def __str__(self):
         return f"{self.membership} away from {self.left_at:%Y-%m-%d %H:%M}"
+
+
+class HistoryStamp(models.Model):
+    """A number that changes whenever anything a member reads of a group's history changes: a
+    message stored, edited or deleted, a recipient's text moving on (its receipts), an absence
+    begun or ended. /message/get keeps its answers while the stamp is the one they were made
+    under (``messaging.history``).
+
+    Kept by triggers in the database (migrations groups 0005 and messaging 0012), not by the
+    code that writes those rows: every writer is covered, the admin, an operator's SQL and code
+    yet to be written included, and the stamp moves in the very transaction of the change, so
+    no reader can pair the new stamp with the old history. The row lock it takes makes changes
+    to one group's history take turns for the instant of their commit. Not a foreign key: a
+    group deleted for good leaves a stale row, which nothing reads.
+    """
+
+    group = models.OneToOneField(
+        Group,
+        primary_key=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    value = models.BigIntegerField(default=0)
+
+    def __str__(self):
+        return f"history of group {self.group_id} at {self.value}"

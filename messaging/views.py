@@ -5,7 +5,7 @@ from groupflier.api.errors import ErrorType
 from groupflier.api.params import Flag, MessageId, Phone, Text
 from groupflier.api.schema import FLAG, INTEGER, STRING, array_of, flag, nullable, object_of
 from groups.lookup import membership_for, message_counts
-from messaging import actions, schedule
+from messaging import actions, history, schedule
 
 MESSAGE = Text(
     "message",
@@ -63,12 +63,8 @@ class MessageGet(Endpoint):
 
     def act(self, request, args):
         membership = membership_for(request.member, args.number)
-        found = actions.read(membership, args.message_id, args.message_from, args.message_to)
-        receipts = actions.receipts(membership, found)
-        return {
-            "time": int(timezone.now().timestamp()),
-            "messages": [actions.describe(m, receipts.get(m.pk)) for m in found],
-        }
+        found = history.messages(membership, args.message_id, args.message_from, args.message_to)
+        return {"time": int(timezone.now().timestamp()), "messages": found}
 
 
 class MessageSend(Endpoint):

@@ -1,6 +1,7 @@
 """The polled read path (issue 17): what it keeps between requests is never stale.
 
-A session is cached in Redis, and each membership keeps its count of visible messages. A
+A session is cached in Redis, each membership keeps its count of visible messages, and each
+web process keeps the answers of /message/get while the group's history stamp holds. A
 logout, a `bye`, a removal or a change of the group's settings made by one web process is seen
 by the very next request to another: the tests below make the change in a second Python
 process (its own Redis client and database connection) and read in this one, after this one
@@ -22,7 +23,7 @@ from groups.models import Membership
 from members import sessions
 from members.models import ApiSession
 from messaging import actions
-from messaging.models import Message
+from messaging.models import Delivery, Message
 from tests.conftest import MEMBER, OWNER, assert_error, assert_ok
 from tests.test_messages import say  # noqa: F401 - the fixture
 from tests.workers import ROOT, worker_environment
@@ -36,6 +37,28 @@ from django.test import Client
 response = Client().post(sys.argv[1], json.loads(sys.argv[2]))
 print(json.dumps(response.json()))
 """
+
+
+OTHER_CODE = """
+import os, sys
+os.environ["DJANGO_SETTINGS_MODULE"] = "groupflier.settings"
+import django
+django.setup()
+exec(sys.argv[1])
+"""
+
+
+def run_in_another_process(code: str) -> None:
+    """``code`` run by a second process of the service (its own database connection)."""
+    subprocess.run(
+        [sys.executable, "-c", OTHER_CODE, code],
+        cwd=ROOT,
+        env=worker_environment(CELERY_TASK_ALWAYS_EAGER=1),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
 
 
 def in_another_process(path: str, **params) -> dict:
@@ -232,3 +255,117 @@ def test_a_member_added_again_sees_the_history_as_a_newcomer(api, say, family):
                   number=MEMBER))  # fmt: skip
     assert_counts_match(family.group)
     assert Membership.objects.get(group=family.group, name="Dad").message_count == 3
+
+
+# --- /message/get's answers kept per process (messaging.history) ------------------------------
+
+
+def latest(api, person, address) -> list[dict]:
+    return assert_ok(api("message/get", sid=person.sid, number=address))["messages"]
+
+
+def test_a_poll_with_nothing_changed_reads_nothing_again(api, say, family, monkeypatch):
+    assert_ok(say(family.owner, "one"))
+    reads = []
+    monkeypatch.setattr(actions, "read", counted(actions.read, reads))
+    address = family.address_of(family.member)
+    first = latest(api, family.member, address)
+    assert [latest(api, family.member, address) for _ in range(3)] == [first] * 3
+    assert len(reads) == 1
+    assert_ok(say(family.owner, "two"))
+    assert [m["txt"] for m in latest(api, family.member, address)] == ["one", "two"]
+    assert len(reads) == 2
+
+
+def counted(function, calls: list):
+    def wrapper(*args, **kwargs):
+        calls.append(args)
+        return function(*args, **kwargs)
+
+    return wrapper
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_message_sent_in_another_process_is_in_the_next_answer(api, say, family):
+    address = family.address_of(family.member)
+    assert_ok(say(family.owner, "one"))
+    assert [m["txt"] for m in latest(api, family.member, address)] == ["one"]
+    answer = in_another_process("message/send", sid=family.owner.sid,
+                                number=family.address_of(family.owner), message="two")  # fmt: skip
+    assert answer["status"] == "OK"
+    assert [m["txt"] for m in latest(api, family.member, address)] == ["one", "two"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_receipt_recorded_in_another_process_is_in_the_next_answer(api, say, family):
+    owner_address = family.address_of(family.owner)
+    assert_ok(say(family.owner, "Dinner at 6"))
+    (message,) = latest(api, family.owner, owner_address)
+    assert message["receipts"]["sent"] == 1
+    ref = Delivery.objects.get(message__group=family.group).provider_ref
+    run_in_another_process(
+        "from messaging.receipts import record_receipt\n"
+        f"assert record_receipt({ref!r}, 'delivered')"
+    )
+    (message,) = latest(api, family.owner, owner_address)
+    assert (message["receipts"]["sent"], message["receipts"]["delivered"]) == (0, 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_messages_deleted_in_another_process_are_gone_from_the_next_answer(api, say, family):
+    address = family.address_of(family.member)
+    for text in ("one", "two"):
+        assert_ok(say(family.owner, text))
+    assert len(latest(api, family.member, address)) == 2
+    first = Message.objects.get(group=family.group, seq=1)
+    run_in_another_process(
+        f"from messaging.models import Message; Message.objects.filter(pk={first.pk}).delete()"
+    )
+    assert [m["txt"] for m in latest(api, family.member, address)] == ["two"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_absence_changed_in_another_process_is_seen_by_the_next_request(api, say, family):
+    address = family.address_of(family.member)
+    assert_ok(say(family.member, "*bye"))
+    assert_ok(say(family.owner, "while Dad is away"))
+    assert_ok(say(family.member, "*hi"))
+    assert latest(api, family.member, address) == []
+    # The operator deletes the absence in the admin: what was said meanwhile is Dad's to read.
+    run_in_another_process("from groups.models import Absence; Absence.objects.all().delete()")
+    assert [m["txt"] for m in latest(api, family.member, address)] == ["while Dad is away"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_owner_set_in_another_process_sees_every_receipt_next(api, say, family):
+    assert_ok(say(family.owner, "Dinner at 6"))
+    address = family.address_of(family.member)
+    (message,) = latest(api, family.member, address)
+    assert "receipts" not in message  # not Dad's message, not Dad's group
+    dad = Membership.objects.get(group=family.group, name="Dad").member_id
+    run_in_another_process(
+        f"from groups.models import Group; Group.objects.filter(pk={family.group.pk})"
+        f".update(owner_id={dad})"
+    )
+    (message,) = latest(api, family.member, address)
+    assert message["receipts"]["sent"] == 1
+
+
+def test_a_change_committed_while_an_answer_is_read_is_seen_by_the_next_request(
+    api, say, family, monkeypatch
+):
+    """The answer read just before the change committed is kept under the stamp read before
+    it, which the next request no longer finds."""
+    address = family.address_of(family.member)
+    assert_ok(say(family.owner, "one"))
+    real_read = actions.read
+
+    def read_then_the_owner_speaks(*args, **kwargs):
+        monkeypatch.setattr(actions, "read", real_read)
+        found = real_read(*args, **kwargs)
+        assert_ok(say(family.owner, "two"))
+        return found
+
+    monkeypatch.setattr(actions, "read", read_then_the_owner_speaks)
+    assert [m["txt"] for m in latest(api, family.member, address)] == ["one"]
+    assert [m["txt"] for m in latest(api, family.member, address)] == ["one", "two"]

@@ -46,13 +46,28 @@ class SessionRule(Enum):
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
-def render(data: dict) -> bytes:
-    """Compact UTF-8 JSON, as the API has always answered (REST framework's JSONRenderer)."""
+class RawJSON(bytes):
+    """A value already rendered by ``render``, placed in an answer as it is (an answer kept
+    between requests, see messaging.history)."""
+
+
+def render(data) -> bytes:
+    """Compact UTF-8 JSON, as the API has always answered (REST framework's JSONRenderer).
+    In a dict, values that are ``RawJSON`` go in as they are, after the others."""
+    raw = {}
+    if isinstance(data, dict) and any(isinstance(v, RawJSON) for v in data.values()):
+        raw = {key: value for key, value in data.items() if isinstance(value, RawJSON)}
+        data = {key: value for key, value in data.items() if key not in raw}
     text = json.dumps(
         data, cls=DjangoJSONEncoder, ensure_ascii=False, allow_nan=False, separators=(",", ":")
     )
     # Kept a strict subset of JavaScript, as before.
-    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode()
+    rendered = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode()
+    if not raw:
+        return rendered
+    fields = [rendered[1:-1]] if data else []
+    fields += [render(key) + b":" + value for key, value in raw.items()]
+    return b"{" + b",".join(fields) + b"}"
 
 
 class ApiResponse(HttpResponse):
