@@ -6,6 +6,7 @@ from functools import lru_cache
 import phonenumbers
 from django.conf import settings
 from django.db.models import CharField, ExpressionWrapper, F
+from phonenumber_field.phonenumber import PhoneNumber, to_python
 
 from groupflier.api.errors import ApiError, ErrorType
 
@@ -25,9 +26,15 @@ def normalize(raw) -> str:
     numbering plan. ``phonenumbers.is_valid_number`` is stricter (assigned area codes only)
     and would refuse the documentation's own example, +1 444 555 6666.
     """
-    text = str(raw).strip()
+    return _normalized(str(raw).strip(), settings.PHONENUMBER_DEFAULT_REGION)
+
+
+# A polling client sends the same group number on every call, and parsing one costs tens of
+# microseconds. A refusal is not kept (an exception is never cached).
+@lru_cache(maxsize=4096)
+def _normalized(text: str, default_region: str) -> str:
     try:
-        number = phonenumbers.parse(text, settings.PHONENUMBER_DEFAULT_REGION)
+        number = phonenumbers.parse(text, default_region)
     except phonenumbers.NumberParseException:
         raise ApiError(ErrorType.INVALID_NUMBER, text) from None
     region = phonenumbers.region_code_for_country_code(number.country_code)
@@ -48,3 +55,24 @@ def stored(field_path: str) -> ExpressionWrapper:
     PhoneNumber answers). Building the PhoneNumber, validated and formatted again, costs some
     80 microseconds a number: too much for a roster read on every poll."""
     return ExpressionWrapper(F(field_path), output_field=CharField())
+
+
+class _Stored(PhoneNumber):
+    """A number read as stored, whose ``str()`` is the text it was read from. A PhoneNumber
+    validates itself again on every ``str()`` (~100 us); the text it would give is the stored
+    one, since numbers are stored as E.164 (PHONENUMBER_DB_FORMAT's default) and shown as E.164
+    (PHONENUMBER_DEFAULT_FORMAT), or as their raw text when invalid."""
+
+    def __str__(self):
+        return self.stored_text
+
+
+@lru_cache(maxsize=4096)
+def parsed(text: str) -> PhoneNumber:
+    """A stored number as the ORM gives it (django-phonenumber-field's ``to_python``), parsed
+    once per process: the caller's own number and their group's come with every poll. The
+    object is shared, so it must not be changed (nothing here changes one)."""
+    number = _Stored()
+    number.merge_from(to_python(text))
+    number.stored_text = str(to_python(text))
+    return number

@@ -10,6 +10,9 @@ a phone number's parsing), so what comes back is what the ORM would have given.
 import functools
 
 from django.db import connection
+from phonenumber_field.modelfields import PhoneNumberField
+
+from groupflier import phones
 
 
 def placeholders(values) -> str:
@@ -28,8 +31,14 @@ def columns(model, names: tuple[str, ...] | None = None) -> tuple:
     for field in fields:
         col = field.get_col(model._meta.db_table)
         converters = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+        if isinstance(field, PhoneNumberField):
+            converters = [_phone_number]  # what its own converter gives, parsed once
         found.append((col, tuple(converters)))
     return tuple(found)
+
+
+def _phone_number(value, expression, connection):
+    return phones.parsed(value) if value else value
 
 
 def select_list(model, alias: str, names: tuple[str, ...] | None = None) -> str:

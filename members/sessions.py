@@ -115,7 +115,7 @@ def _member_from_database(key_hash: str) -> Member | None:
 def _member(member_id: int, number: str) -> Member:
     """The session's member, with its other fields (``blocked``...) read from the database
     only if asked for, so nothing that may change is ever taken from the cache."""
-    return Member.from_db(Member.objects.db, ["id", "number"], [member_id, number])
+    return Member.from_db(Member.objects.db, ["id", "number"], [member_id, phones.parsed(number)])
 
 
 def end_session(sid: str) -> None:
