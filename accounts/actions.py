@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
-from django.db import connection, transaction
+from django.db import transaction
 
 from accounts import billing
 from accounts.cards import ACCEPTED_BRANDS, CardNumber, Expiration
@@ -49,19 +49,6 @@ def open_account(member: Member, email: str | None = None) -> tuple[Account, boo
         account.email = email
         account.save(update_fields=["email"])
     return account, created
-
-
-def describe_account(member: Member) -> dict | None:
-    """The `account` of /member/groups, which clients poll: two columns read with plain SQL
-    (the ORM's query building cost more than the query)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT type, balance FROM {Account._meta.db_table} WHERE member_id = %s", [member.pk]
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    return balance_of(Account(type=row[0], balance=row[1]))
 
 
 def balance_of(account: Account) -> dict:

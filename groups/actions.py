@@ -402,15 +402,25 @@ def group_suspended(suspended: bool, owner_account: Account | None) -> bool:
     return suspended or bool(owner_account and owner_account.suspended)
 
 
-def describe_memberships(member: Member) -> list[dict]:
-    """The `groups` of /member/groups: each group the member is in, seen from the member's side.
+def describe_memberships(member: Member) -> tuple[Account | None, list[dict]]:
+    """The caller's own account (None: they have created no group) and the `groups` of
+    /member/groups: each group the member is in, seen from the member's side.
 
     A pending group shows only to its creator, who is the one to activate it. Read as plain
-    rows in two statements, whatever the number of groups and members: clients poll this.
+    rows in two statements, whatever the number of groups and members (the account comes
+    with the first; a member of no group has it read alone): clients poll this.
     """
     with connection.cursor() as cursor:
         cursor.execute(_MINE, [member.pk, member.pk])
-        mine = [_mine_row(row) for row in cursor]
+        rows = cursor.fetchall()
+        if rows:
+            account_type, balance = rows[0][-2:]
+            rows = [row[:-2] for row in rows]
+        else:
+            cursor.execute(_ACCOUNT, [member.pk])
+            account_type, balance = cursor.fetchone() or (None, None)
+        own = Account(type=account_type, balance=balance) if account_type is not None else None
+        mine = [_mine_row(row) for row in rows]
         owners = {m.group_id: m.owner_id for m in mine}
         # *who is off for members: the roster would give away what it hides.
         hidden = {m.group_id for m in mine if m.disable_who and m.owner_id != member.pk}
@@ -460,11 +470,12 @@ def describe_memberships(member: Member) -> list[dict]:
                 "members": rosters[mine_in.group_id],
             }
         )
-    return described
+    return own, described
 
 
 # What /member/groups reads, as plain SQL (see groups.lookup): the caller's memberships with
-# their group and its owner's account, then the rosters of those groups. Phone numbers come as
+# their group and its owner's account (and the caller's own account, the same on every row),
+# then the rosters of those groups. Phone numbers come as
 # the E.164 text stored: formatting a PhoneNumber costs ~60-80 us, most of a second for 20
 # groups of 200.
 MINE_FIELDS = ("group_id", "bye", "sms")
@@ -486,10 +497,13 @@ MineRow = namedtuple(
 )
 _MINE = (
     f"SELECT {sql.select_list(Membership, 'ms', MINE_FIELDS)}, p.number,"
-    f" {sql.select_list(Group, 'g', GROUP_FIELDS)}, acc.type, acc.balance {lookup.FROM}"
+    f" {sql.select_list(Group, 'g', GROUP_FIELDS)}, acc.type, acc.balance,"
+    f" own.type, own.balance {lookup.FROM}"
     f" LEFT JOIN {Account._meta.db_table} acc ON acc.member_id = g.owner_id"
+    f" LEFT JOIN {Account._meta.db_table} own ON own.member_id = ms.member_id"
     f" WHERE {lookup.THEIRS} ORDER BY ms.id"
 )
+_ACCOUNT = f"SELECT type, balance FROM {Account._meta.db_table} WHERE member_id = %s"
 
 
 def _mine_row(row) -> MineRow:

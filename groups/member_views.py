@@ -2,7 +2,7 @@
 rosters, and adding, removing, changing, leaving and rejoining (groups.roster). They live here,
 with the roster they call, rather than in members, which is below groups."""
 
-from accounts.actions import describe_account
+from accounts.actions import balance_of
 from groupflier.api.endpoint import Endpoint, SessionRule
 from groupflier.api.errors import ApiError, ErrorType
 from groupflier.api.params import FALSE_WORDS, TRUE_WORDS, Flag, Param, Phone, Text
@@ -45,10 +45,11 @@ class MemberGroups(Endpoint):
 
     def act(self, request, args):
         member = request.member
+        account, groups = describe_memberships(member)
         return {
             "number": str(member.number),
-            "account": describe_account(member),
-            "groups": describe_memberships(member),
+            "account": balance_of(account) if account else None,
+            "groups": groups,
         }
 
 

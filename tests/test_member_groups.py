@@ -43,6 +43,13 @@ def test_a_member_without_a_group_of_their_own_has_no_account(api, family):
     assert group["number"] == family.address_of(family.member)
 
 
+def test_an_owner_whose_only_group_is_deleted_still_has_their_account(api, family):
+    assert_ok(api("group/delete", sid=family.owner.sid, number=family.address_of(family.owner)))
+    body = assert_ok(api("member/groups", sid=family.owner.sid))
+    assert body["groups"] == []
+    assert body["account"] == {"type": "T", "balance": 500, "suspended": 0}
+
+
 def test_an_outsider_has_no_groups(api, family):
     body = assert_ok(api("member/groups", sid=family.outsider.sid))
     assert body == {"status": "OK", "number": OUTSIDER, "account": None, "groups": []}
