@@ -429,7 +429,7 @@ def describe_memberships(member: Member) -> tuple[Account | None, list[dict]]:
             cursor.execute(_ROSTER.format(ids=sql.placeholders(owners)), list(owners))
             # Up to thousands of rows: each goes straight into its answer (flags are 0 or 1
             # whether the database gives booleans or, SQLite, integers).
-            for group_id, member_id, name, bye, broadcast, number in cursor:
+            for group_id, member_id, name, bye, broadcast, number in cursor.fetchall():
                 owner_id = owners[group_id]
                 if group_id in hidden and member_id not in (owner_id, member.pk):
                     continue

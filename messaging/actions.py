@@ -237,7 +237,7 @@ def read(membership: Membership, message_id=None, first=None, last=None) -> list
         statement, params = _READ_OLDEST_FIRST, [first or 1, last or LAST_SEQ, GET_MAX_RANGE]
     with connection.cursor() as cursor:
         cursor.execute(statement, [*seen_by, *params])
-        rows = [MessageRow(*sql.converted(row, Message, READ_FIELDS)) for row in cursor]
+        rows = [MessageRow(*sql.converted(row, Message, READ_FIELDS)) for row in cursor.fetchall()]
     return rows if statement is _READ_OLDEST_FIRST else rows[::-1]
 
 

@@ -61,3 +61,9 @@ def messages(membership: Membership, message_id=None, first=None, last=None) -> 
         while len(_kept) > settings.GROUPFLIER_HISTORY_CACHE_ENTRIES:
             _kept.popitem(last=False)
     return rendered
+
+
+def forget() -> None:
+    """Drop every answer this process keeps: bench/api measures reads from the database."""
+    with _lock:
+        _kept.clear()
