@@ -196,10 +196,13 @@ DATABASE_URL = env("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        # Parameters sent apart from the statement, so psycopg prepares a statement a
-        # connection has run five times: PostgreSQL then plans the polled read path's queries
-        # once per connection instead of on every call (planning took longer than running them).
-        DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
+        # Parameters sent apart from the statement, and a statement a connection has run five
+        # times prepared (psycopg's default, which Django turns off unless asked): PostgreSQL
+        # then plans the polled read path's queries once per connection instead of on every
+        # call; planning took longer than running them (bench/api).
+        options = DATABASES["default"].setdefault("OPTIONS", {})
+        options["server_side_binding"] = True
+        options.setdefault("prepare_threshold", 5)
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
