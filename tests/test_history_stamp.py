@@ -4,12 +4,10 @@ the embedded mode's SQLite alike. /message/get's kept answers rely on it (messag
 """
 
 import json
-import subprocess
-import sys
 
 import pytest
 
-from tests.workers import ROOT, worker_environment
+from tests.test_backups import manage, ok
 
 # Each write as a service process, the admin or an operator's SQL might make it, and whether
 # it must move the group's stamp. Printed as JSON: [[step, moved, expected], ...].
@@ -71,18 +69,6 @@ def test_postgresql_moves_the_stamp_with_every_change_to_the_history(capsys):
 
 
 def test_sqlite_moves_the_stamp_with_every_change_to_the_history(tmp_path):
-    environment = worker_environment(GROUPFLIER_VAR_DIR=str(tmp_path))
-    for name in ("DATABASE_URL", "REDIS_URL"):
-        environment.pop(name, None)
-    for args in (["migrate", "--noinput", "-v0"], ["shell", "-v0", "-c", EVERY_WRITE]):
-        done = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            stdin=subprocess.DEVNULL,
-        )
-        assert done.returncode == 0, done.stderr
-    assert_every_write_as_expected(done.stdout)
+    embedded = {"DATABASE_URL": None, "REDIS_URL": None, "GROUPFLIER_VAR_DIR": str(tmp_path)}
+    ok(manage("migrate", "--noinput", "-v0", **embedded))
+    assert_every_write_as_expected(ok(manage("shell", "-v0", "-c", EVERY_WRITE, **embedded)))

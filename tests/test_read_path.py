@@ -28,30 +28,28 @@ from tests.conftest import MEMBER, OWNER, assert_error, assert_ok
 from tests.test_messages import say  # noqa: F401 - the fixture
 from tests.workers import ROOT, worker_environment
 
+# A second process of the service: its own Redis client and database connection.
 OTHER_PROCESS = """
-import json, os, sys
-os.environ["DJANGO_SETTINGS_MODULE"] = "groupflier.settings"
-import django
-django.setup()
-from django.test import Client
-response = Client().post(sys.argv[1], json.loads(sys.argv[2]))
-print(json.dumps(response.json()))
-"""
-
-
-OTHER_CODE = """
 import os, sys
 os.environ["DJANGO_SETTINGS_MODULE"] = "groupflier.settings"
 import django
 django.setup()
 exec(sys.argv[1])
 """
+# What a second web process answers for a call through the whole stack.
+CALL = """
+import json
+from django.test import Client
+response = Client().post(sys.argv[2], json.loads(sys.argv[3]))
+print(json.dumps(response.json()))
+"""
 
 
-def run_in_another_process(code: str) -> None:
-    """``code`` run by a second process of the service (its own database connection)."""
-    subprocess.run(
-        [sys.executable, "-c", OTHER_CODE, code],
+def run_in_another_process(code: str, *args: str) -> str:
+    """``code`` run by a second process of the service (``sys.argv[2:]`` are ``args``); what
+    it printed."""
+    done = subprocess.run(
+        [sys.executable, "-c", OTHER_PROCESS, code, *args],
         cwd=ROOT,
         env=worker_environment(CELERY_TASK_ALWAYS_EAGER=1),
         capture_output=True,
@@ -59,20 +57,13 @@ def run_in_another_process(code: str) -> None:
         timeout=60,
         check=True,
     )
+    return done.stdout
 
 
 def in_another_process(path: str, **params) -> dict:
     """``path`` called through the whole stack by a second web process of the service."""
-    done = subprocess.run(
-        [sys.executable, "-c", OTHER_PROCESS, "/" + path, json.dumps(params)],
-        cwd=ROOT,
-        env=worker_environment(CELERY_TASK_ALWAYS_EAGER=1),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    printed = run_in_another_process(CALL, "/" + path, json.dumps(params))
+    return json.loads(printed.strip().splitlines()[-1])
 
 
 def groups_of(api, person) -> dict:
