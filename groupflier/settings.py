@@ -404,9 +404,9 @@ GROUPFLIER_LOGIN_MAX_FAILURES = 5
 GROUPFLIER_LOGIN_FAILURE_WINDOW = timedelta(minutes=15)
 GROUPFLIER_LOGIN_LOCKOUT = timedelta(minutes=15)
 GROUPFLIER_SESSION_IDLE_TIMEOUT = timedelta(days=90)
-# /message/get answers each web process keeps while their group's history is unchanged
-# (messaging.history): ~15-30 KB each for the latest 100 messages.
-GROUPFLIER_HISTORY_CACHE_ENTRIES = env_int("GROUPFLIER_HISTORY_CACHE_ENTRIES", 1000)
+# Memory each web process gives to the /message/get answers it keeps while their group's
+# history is unchanged (messaging.history): ~15-30 KB an answer of the latest 100 messages.
+GROUPFLIER_HISTORY_CACHE_MB = env_int("GROUPFLIER_HISTORY_CACHE_MB", 32)
 
 # Throttle budgets, "COUNT/PERIOD" with PERIOD one of second, minute, hour, day.
 GROUPFLIER_THROTTLE_PER_ADDRESS = env("GROUPFLIER_THROTTLE_PER_ADDRESS", "60/minute")

@@ -13,7 +13,7 @@ while a change commits is kept under the older stamp, which no request will matc
 Who asks is part of the key (the membership, and whether it is the owner's: receipts and a
 reply_to_owner group show the owner more); a removal, a deleted or suspended group fail the
 membership look-up before anything kept is reached. Kept at most ``MAX_AGE`` seconds and
-GROUPFLIER_HISTORY_CACHE_ENTRIES answers per process, the least recently asked dropped first.
+GROUPFLIER_HISTORY_CACHE_MB of answers per process, the least recently asked dropped first.
 """
 
 import threading
@@ -31,6 +31,7 @@ from messaging import actions
 MAX_AGE = 300  # seconds
 
 _kept: OrderedDict = OrderedDict()
+_kept_bytes = 0
 _lock = threading.Lock()  # a gthread worker serves several requests at once
 
 
@@ -55,15 +56,29 @@ def messages(membership: Membership, message_id=None, first=None, last=None) -> 
     found = actions.read(membership, message_id, first, last)
     receipts = actions.receipts(membership, found)
     rendered = RawJSON(render([actions.describe(m, receipts.get(m.pk)) for m in found]))
-    with _lock:
-        _kept[key] = (stamp, now, rendered)
-        _kept.move_to_end(key)
-        while len(_kept) > settings.GROUPFLIER_HISTORY_CACHE_ENTRIES:
-            _kept.popitem(last=False)
+    _keep(key, (stamp, now, rendered))
     return rendered
+
+
+def _keep(key, entry) -> None:
+    global _kept_bytes
+    budget = settings.GROUPFLIER_HISTORY_CACHE_MB * 1024 * 1024
+    with _lock:
+        previous = _kept.pop(key, None)
+        if previous is not None:
+            _kept_bytes -= len(previous[2])
+        if len(entry[2]) > budget:
+            return
+        _kept[key] = entry
+        _kept_bytes += len(entry[2])
+        while _kept_bytes > budget:
+            _, dropped = _kept.popitem(last=False)
+            _kept_bytes -= len(dropped[2])
 
 
 def forget() -> None:
     """Drop every answer this process keeps: bench/api measures reads from the database."""
+    global _kept_bytes
     with _lock:
         _kept.clear()
+        _kept_bytes = 0

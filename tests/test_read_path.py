@@ -22,7 +22,7 @@ from redis.retry import Retry
 from groups.models import Membership
 from members import sessions
 from members.models import ApiSession
-from messaging import actions
+from messaging import actions, history
 from messaging.models import Delivery, Message
 from tests.conftest import MEMBER, OWNER, assert_error, assert_ok
 from tests.test_messages import say  # noqa: F401 - the fixture
@@ -266,6 +266,28 @@ def test_a_poll_with_nothing_changed_reads_nothing_again(api, say, family, monke
     assert_ok(say(family.owner, "two"))
     assert [m["txt"] for m in latest(api, family.member, address)] == ["one", "two"]
     assert len(reads) == 2
+
+
+def test_answers_kept_stay_within_the_memory_given_them(api, say, family, monkeypatch, settings):
+    assert_ok(say(family.owner, "one"))
+    reads = []
+    monkeypatch.setattr(actions, "read", counted(actions.read, reads))
+    history.forget()
+    mom, dad = ((person, family.address_of(person)) for person in (family.owner, family.member))
+    latest(api, *mom)
+    latest(api, *dad)
+    sizes = sorted(len(rendered) for _, _, rendered in history._kept.values())
+    assert len(reads) == len(sizes) == 2
+    # Room for either answer but not both: asking in turn, each drops the other.
+    settings.GROUPFLIER_HISTORY_CACHE_MB = (sizes[1] + sizes[0] / 2) / 1024 / 1024
+    history.forget()
+    for person, address in (mom, dad, mom, mom):
+        latest(api, person, address)
+    assert len(reads) == 2 + 3
+    settings.GROUPFLIER_HISTORY_CACHE_MB = 0  # none kept
+    for _ in range(2):
+        latest(api, *dad)
+    assert len(reads) == 5 + 2
 
 
 def counted(function, calls: list):
