@@ -11,7 +11,7 @@ next request reads afresh. The stamp is read before the history, never after: an
 while a change commits is kept under the older stamp, which no request will match again.
 
 Who asks is part of the key (the membership, and whether it is the owner's: receipts and a
-reply_to_owner group show the owner more); a removal, a deleted or suspended group fail the
+reply_to_owner group show the owner more); a removal or a deleted group fails the
 membership look-up before anything kept is reached. Kept at most ``MAX_AGE`` seconds and
 GROUPFLIER_HISTORY_CACHE_MB of answers per process, the least recently asked dropped first.
 """
