@@ -72,7 +72,8 @@ def parsed(text: str) -> PhoneNumber:
     """A stored number as the ORM gives it (django-phonenumber-field's ``to_python``), parsed
     once per process: the caller's own number and their group's come with every poll. The
     object is shared, so it must not be changed (nothing here changes one)."""
+    as_read = to_python(text)
     number = _Stored()
-    number.merge_from(to_python(text))
-    number.stored_text = str(to_python(text))
+    number.merge_from(as_read)
+    number.stored_text = str(as_read)
     return number
