@@ -14,13 +14,14 @@ import logging
 import secrets
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from accounts.ledger import post_entry
+from accounts.ledger import post_entry, post_locked
 from accounts.models import Account, Charge, LedgerEntry
 from accounts.payments.base import PaymentError, backend_path, get_backend
+from groupflier import sql
 from groupflier.api.errors import ApiError, ErrorType
 
 logger = logging.getLogger(__name__)
@@ -40,11 +41,28 @@ def check_can_send(group) -> None:
     or paid account has a balance of zero or less. The account is read afresh: the caller's
     copy may be older than the last debit.
     """
-    if group.suspended:
+    with connection.cursor() as cursor:
+        cursor.execute(_ACCOUNT_OF, [group.owner_id])
+        row = cursor.fetchone()
+    check_account_may_send(group.suspended, *(row[1:] if row else (None, None)))
+
+
+_ACCOUNT_OF = f"SELECT id, type, balance FROM {Account._meta.db_table} WHERE member_id = %s"
+
+
+def check_account_may_send(group_suspended: bool, account_type: str | None, balance) -> None:
+    """``check_can_send`` for a caller that read the group's switch and its owner's account
+    type and balance (None: the owner has no account) itself."""
+    if group_suspended:
         raise ApiError(ErrorType.SUSPENDED)
-    account = Account.objects.filter(member_id=group.owner_id).only("type", "balance").first()
-    if account is not None and account.suspended:
+    if account_type is not None and Account(type=account_type, balance=balance).suspended:
         raise ApiError(ErrorType.SUSPENDED)
+
+
+def holds(account_type: str | None) -> bool:
+    """Whether an owner's account of this type (None: no account) pays for texts, so that a
+    message's cost is held on it (``hold_parts``)."""
+    return account_type is not None and account_type != Account.Type.FREE
 
 
 def hold_parts(
@@ -59,13 +77,18 @@ def hold_parts(
     price = settings.GROUPFLIER_SMS_PRICE * parts
     if price <= 0:
         return None
-    with transaction.atomic():
-        account = Account.objects.select_for_update().filter(member_id=owner_id).first()
-        if account is None or account.type == Account.Type.FREE:
+    # No savepoint: the refusal is raised after the block, which changed nothing.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        cursor.execute(_ACCOUNT_OF + sql.for_update(), [owner_id])
+        row = cursor.fetchone()
+        if row is None or row[1] == Account.Type.FREE:
             return None
-        if required and account.balance < price:
-            raise ApiError(ErrorType.SUSPENDED, "balance")
-        return post_entry(account, LedgerEntry.Kind.SMS_DEBIT, -price, note, reference)
+        account = Account(id=row[0], member_id=owner_id, type=row[1], balance=row[2])
+        account._state.adding, account._state.db = False, connection.alias
+        if not required or account.balance >= price:
+            kind = LedgerEntry.Kind.SMS_DEBIT
+            return post_locked(account, account.balance, kind, -price, note, reference)
+    raise ApiError(ErrorType.SUSPENDED, "balance")
 
 
 def settle_hold(

@@ -1,12 +1,22 @@
 """The only way an account's balance changes (SPEC §5: the balance equals the sum of the ledger)."""
 
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
+from django.utils import timezone
 
 from accounts.models import Account, LedgerEntry
+from groupflier import sql
+
+# Every send posts an entry (its hold), so these are written out: built by the ORM, the
+# statements cost more than the database's work (bench/api).
+_LOCK = f"SELECT balance FROM {Account._meta.db_table} WHERE id = %s{sql.for_update()}"
+_INSERT = (
+    f"INSERT INTO {LedgerEntry._meta.db_table}"
+    " (account_id, kind, amount, balance_after, note, reference, created_at)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING id"
+)
+_SET_BALANCE = f"UPDATE {Account._meta.db_table} SET balance = %s WHERE id = %s"
 
 
-@transaction.atomic
 def post_entry(
     account: Account, kind: str, amount: int, note: str = "", reference: str = ""
 ) -> LedgerEntry:
@@ -17,19 +27,49 @@ def post_entry(
     """
     # The row lock orders concurrent postings to one account: the reference check, the
     # balance and each entry's balance_after are exact, and entry ids follow that order.
-    Account.objects.select_for_update().filter(pk=account.pk).values_list("pk").get()
-    if reference:
-        posted = LedgerEntry.objects.filter(account=account, reference=reference).first()
-        if posted is not None:
-            account.refresh_from_db(fields=["balance"])
-            return posted
-    Account.objects.filter(pk=account.pk).update(balance=F("balance") + amount)
-    account.refresh_from_db(fields=["balance"])
-    return LedgerEntry.objects.create(
+    # No savepoint: nothing in here fails but the database itself, and then the caller's
+    # transaction fails whole.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        cursor.execute(_LOCK, [account.pk])
+        (balance,) = cursor.fetchone()
+        return post_locked(account, balance, kind, amount, note, reference)
+
+
+def post_locked(
+    account: Account, balance: int, kind: str, amount: int, note: str = "", reference: str = ""
+) -> LedgerEntry:
+    """``post_entry`` for a caller that holds the account's row lock and read ``balance``
+    under it, in the same transaction."""
+    entry = LedgerEntry(
         account=account,
         kind=kind,
         amount=amount,
-        balance_after=account.balance,
+        balance_after=balance + amount,
         note=note[:200],
         reference=reference,
+        created_at=timezone.now(),
     )
+    with connection.cursor() as cursor:
+        # The unique (account, reference) decides whether it was posted before, in the same
+        # statement that posts it.
+        cursor.execute(
+            _INSERT,
+            [
+                account.pk,
+                kind,
+                amount,
+                entry.balance_after,
+                entry.note,
+                reference,
+                connection.ops.adapt_datetimefield_value(entry.created_at),
+            ],
+        )
+        row = cursor.fetchone()
+        if row is None:
+            account.balance = balance
+            return LedgerEntry.objects.get(account_id=account.pk, reference=reference)
+        cursor.execute(_SET_BALANCE, [entry.balance_after, account.pk])
+    account.balance = entry.balance_after
+    entry.pk = row[0]
+    entry._state.adding, entry._state.db = False, connection.alias
+    return entry

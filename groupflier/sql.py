@@ -15,6 +15,15 @@ from phonenumber_field.modelfields import PhoneNumberField
 from groupflier import phones
 
 
+def for_update(of: str = "") -> str:
+    """`` FOR UPDATE`` (of the table aliased ``of`` alone), to end a SELECT that takes its
+    rows' locks; nothing on SQLite (the embedded mode), whose transactions take the whole
+    database's write lock instead."""
+    if not connection.features.has_select_for_update:
+        return ""
+    return f" FOR UPDATE OF {of}" if of else " FOR UPDATE"
+
+
 def placeholders(values) -> str:
     """``%s, %s, ...``: one parameter for each of ``values``, for an ``IN (...)`` list."""
     return ", ".join(["%s"] * len(values))

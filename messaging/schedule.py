@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from groupflier.api.errors import ApiError, ErrorType
 from groups.models import Membership
-from messaging.actions import check_may_send, post
+from messaging.actions import check_may_send, check_present, post
 from messaging.models import Message, ScheduledMessage
 
 WHEN_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -100,13 +100,13 @@ def send_due(now=None, batch: int = 50) -> int:
 def send_one(item: ScheduledMessage) -> None:
     author = Membership.objects.select_related("group", "member").get(pk=item.author_id)
     try:
-        check_may_send(author)
-    except ApiError as refusal:
-        item.status = ScheduledMessage.Status.SKIPPED
-        item.reason = SKIP_REASONS.get(refusal.error_type, refusal.error_type.value)
-    else:
+        check_present(author)
         item.message = post(
             author.group, author, item.text, cc=item.cc, source=Message.Source.SCHEDULED
         )
+    except ApiError as refusal:  # post refuses before it stores anything
+        item.status = ScheduledMessage.Status.SKIPPED
+        item.reason = SKIP_REASONS.get(refusal.error_type, refusal.error_type.value)
+    else:
         item.status = ScheduledMessage.Status.SENT
     item.save(update_fields=["status", "reason", "message"])
