@@ -55,7 +55,7 @@ def check_account_may_send(group_suspended: bool, account_type: str | None, bala
     type and balance (None: the owner has no account) itself."""
     if group_suspended:
         raise ApiError(ErrorType.SUSPENDED)
-    if account_type is not None and Account(type=account_type, balance=balance).suspended:
+    if account_type is not None and Account.is_suspended(account_type, balance):
         raise ApiError(ErrorType.SUSPENDED)
 
 

@@ -54,7 +54,12 @@ class Account(models.Model):
 
     @property
     def suspended(self) -> bool:
-        return self.type != self.Type.FREE and self.balance <= 0
+        return self.is_suspended(self.type, self.balance)
+
+    @classmethod
+    def is_suspended(cls, account_type: str, balance: int) -> bool:
+        """A trial or paid account with a balance of zero or less (SPEC §5)."""
+        return account_type != cls.Type.FREE and balance <= 0
 
     @property
     def has_password(self) -> bool:

@@ -75,6 +75,23 @@ def test_a_suspended_owner_s_due_message_is_skipped_with_the_reason(family, sche
     assert Message.objects.count() == 0
 
 
+def test_a_due_message_the_balance_no_longer_covers_is_skipped_not_failed(
+    family, schedule, settings
+):
+    """A balance above zero but below the fan-out's cost: refused by the hold, not by the
+    suspension rule, and still a skip with its reason, not a failed task."""
+    assert_ok(schedule(family.owner, at(1), message="Costly"))
+    ScheduledMessage.objects.update(when=timezone.now())
+    settings.GROUPFLIER_SMS_PRICE = 1000
+    Account.objects.filter(member__number=OWNER).update(balance=1)
+    assert send_due() == 1
+    item = ScheduledMessage.objects.get()
+    assert item.status == ScheduledMessage.Status.SKIPPED
+    assert "suspended" in item.reason
+    assert Message.objects.count() == 0
+    assert Account.objects.get(member__number=OWNER).balance == 1
+
+
 def test_delete(api, family, schedule):
     assert_ok(schedule(family.owner, f"{at(10)},{at(20)}"))
     first = listed(api, family)[0]["id"]
