@@ -231,6 +231,7 @@ if REDIS_URL:
         }
     }
     CELERY_BROKER_URL = REDIS_URL
+    CELERY_BROKER_TRANSPORT = "groupflier.broker:Transport"  # kombu's, one client per channel
     CELERY_BROKER_TRANSPORT_OPTIONS = {}
 else:
     # Shared by every local process (web, worker, beat) through the file system.
