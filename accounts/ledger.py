@@ -31,8 +31,10 @@ def post_entry(
     # transaction fails whole.
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         cursor.execute(_LOCK, [account.pk])
-        (balance,) = cursor.fetchone()
-        return post_locked(account, balance, kind, amount, note, reference)
+        row = cursor.fetchone()
+        if row is None:
+            raise Account.DoesNotExist(f"account {account.pk}")
+        return post_locked(account, row[0], kind, amount, note, reference)
 
 
 def post_locked(

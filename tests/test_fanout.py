@@ -494,3 +494,47 @@ def test_parts_the_sweep_finds_sent_or_unknown_stay_charged(gateway, api, settin
     assert account.balance == sum(
         LedgerEntry.objects.filter(account=account).values_list("amount", flat=True)
     )
+
+
+@pytest.mark.parametrize(
+    "shape",
+    ["plain", "cc", "reply_to_owner", "reply_to_owner with cc", "broadcast member", "the owner"],
+)
+def test_the_parts_held_at_acceptance_are_the_parts_the_planning_sends(
+    gateway, api, settings, shape
+):
+    """One rule for who receives, read twice: when the message is stored (its held parts) and
+    when it is planned (its rows). Whoever the message skips (a member who left, one with
+    sms=0, one who opted out) is left out of both, so nothing is settled afterwards."""
+    from accounts.models import LedgerEntry
+    from groups.models import Group, Membership
+
+    settings.GROUPFLIER_SMS_PRICE = 3
+    gateway(split=True)
+    group = make_active_group("Team", "Coach", OWNER, TEAM).group
+    account = fund(group.owner, 1000)
+    rule = shape.startswith("reply_to_owner") or shape == "broadcast member"
+    Group.objects.filter(pk=group.pk).update(reply_to_owner=rule)
+    player = lambda n: Membership.objects.get(group=group, member__number=TEAM[n][1])  # noqa: E731
+    Membership.objects.filter(pk=player(1).pk).update(bye=True)
+    Membership.objects.filter(pk=player(2).pk).update(sms=False)
+    Member.objects.filter(number=TEAM[3][1]).update(blocked=True)
+    Member.objects.filter(number=TEAM[4][1]).update(opted_out_locally=True)
+    if shape == "broadcast member":
+        Membership.objects.filter(pk=player(0).pk).update(broadcast=True)
+    sender = OWNER if shape == "the owner" else TEAM[0][1]
+    sender_in = Membership.objects.get(group=group, member__number=sender)
+    body = api(
+        "message/send",
+        sid=login_as(sender),
+        number=str(sender_in.address.number),
+        message="Practice moved to six",  # three parts of the scripted gateway's ten characters
+        cc="1" if shape.endswith("cc") else "0",
+    )
+    assert_ok(body)
+    message = Message.objects.get()
+    sent = message.deliveries.exclude(status=Delivery.Status.SKIPPED).count()
+    assert sent and message.held_parts == sent
+    references = [f"hold:message:{message.pk}", f"settle:message:{message.pk}"]
+    entries = LedgerEntry.objects.filter(account=account, reference__in=references)
+    assert list(entries.values_list("reference", "amount")) == [(references[0], -3 * sent)]
