@@ -81,7 +81,7 @@ def hold_parts(
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         cursor.execute(_ACCOUNT_OF + sql.for_update(), [owner_id])
         row = cursor.fetchone()
-        if row is None or row[1] == Account.Type.FREE:
+        if row is None or not holds(row[1]):
             return None
         account = Account(id=row[0], member_id=owner_id, type=row[1], balance=row[2])
         account._state.adding, account._state.db = False, connection.alias
