@@ -65,7 +65,8 @@ def message_counts(member: Member) -> list[tuple[str, int]]:
     (``THEIRS``), in the order they joined: /message/count."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT p.number, ms.message_count {FROM} WHERE {THEIRS} ORDER BY ms.id",
+            f"SELECT p.number, g.message_total - ms.hidden_count {FROM} WHERE {THEIRS}"
+            " ORDER BY ms.id",
             [member.pk, member.pk],
         )
         return [(number or "", count) for number, count in cursor.fetchall()]

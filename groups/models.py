@@ -2,6 +2,7 @@ import re
 
 from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models import Q
 from django.db.models.functions import Lower
 from phonenumber_field.modelfields import PhoneNumberField
 
@@ -29,7 +30,28 @@ class PoolNumber(models.Model):
         return str(self.number)
 
 
-class Group(models.Model):
+class KeepsCounters(models.Model):
+    """A model with counters that the message path adds to under the group's row lock. A
+    full save() writes every field back as it was read; the counters are left out of it, so a
+    save made while messages were being sent (an administrator's form) does not take them
+    back."""
+
+    COUNTERS: tuple[str, ...] = ()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, update_fields=None, **kwargs):
+        if update_fields is None and not self._state.adding and self.pk is not None:
+            update_fields = [
+                field.name
+                for field in self._meta.concrete_fields
+                if not field.primary_key and field.name not in self.COUNTERS
+            ]
+        super().save(*args, update_fields=update_fields, **kwargs)
+
+
+class Group(KeepsCounters):
     """A texting group.
 
     Status transitions:
@@ -71,6 +93,11 @@ class Group(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     activated_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # How many messages the group holds, whoever may see them: /message/count answers this
+    # less the member's hidden_count, so a count never counts rows (kept by messaging).
+    message_total = models.PositiveIntegerField(default=0, editable=False)
+
+    COUNTERS = ("message_total",)
 
     class Meta:
         constraints = [
@@ -82,7 +109,7 @@ class Group(models.Model):
         return self.name
 
 
-class Membership(models.Model):
+class Membership(KeepsCounters):
     """A member in a group, with the name they go by there and their own group number."""
 
     group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="memberships")
@@ -99,15 +126,23 @@ class Membership(models.Model):
     # When a text last went either way between this member and this group; inbound texts
     # with no usable destination go to the most recent one (SPEC §4).
     last_exchanged_at = models.DateTimeField(auto_now_add=True)
-    # How many of the group's messages this member can see (/message/count, SPEC §3), kept by
-    # messaging as each message is stored, so a count never counts a group's rows.
-    message_count = models.PositiveIntegerField(default=0)
+    # How many of the group's messages this member cannot see (SPEC §3): those sent while they
+    # were away, and in a reply_to_owner group the others' replies to the owner. Kept by
+    # messaging as each message is stored, on the few memberships it is hidden from (those
+    # away), so that a message costs the same in a group of ten and of ten thousand.
+    hidden_count = models.PositiveIntegerField(default=0, editable=False)
+
+    COUNTERS = ("hidden_count",)
 
     class Meta:
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(fields=["group", "member"], name="membership_unique_member"),
             models.UniqueConstraint("group", Lower("name"), name="membership_name_ci_unique"),
+        ]
+        # The members of a group who are away: each message stored adds to their hidden_count.
+        indexes = [
+            models.Index(fields=["group"], condition=Q(bye=True), name="membership_away"),
         ]
 
     def __str__(self):
@@ -116,6 +151,11 @@ class Membership(models.Model):
     @property
     def is_owner(self) -> bool:
         return self.member_id == self.group.owner_id
+
+    @property
+    def message_count(self) -> int:
+        """How many of the group's messages this member can see (/message/count)."""
+        return self.group.message_total - self.hidden_count
 
 
 class Absence(models.Model):

@@ -14,6 +14,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from accounts.billing import check_account_may_send, check_can_send, hold_parts, holds
+from accounts.models import Account
 from groupflier import sql
 from groupflier.api.errors import ApiError, ErrorType
 from groups.models import Absence, Group, Membership
@@ -92,7 +93,7 @@ def post(
     now = timezone.now()
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(_LOCK_GROUP, [group.pk])
+            cursor.execute(_COUNT_AND_LOCK, [group.pk])
             owner_id, reply_to_owner, status, suspended, account_type, balance = cursor.fetchone()
             if sender is not None:
                 check_group_may_send(status)
@@ -113,10 +114,12 @@ def post(
                 source=source,
                 created_at=now,
             )
-            parts = len(get_gateway().split(text, message.sender_name))
+            # A free account holds nothing: its recipients are not counted.
+            paying = holds(account_type)
+            parts = len(get_gateway().split(text, message.sender_name)) if paying else 0
             message.pk, message.seq, message.held_parts = _insert(cursor, message, owner_id, parts)
             message._state.adding, message._state.db = False, connection.alias
-            if holds(account_type):
+            if paying:
                 hold_parts(
                     owner_id,
                     message.held_parts,
@@ -124,19 +127,21 @@ def post(
                     note=f"message {message.pk}: {message.held_parts} SMS part(s) held",
                     required=sender is not None,
                 )
-            _count_for_readers(cursor, message, owner_id, now)
+            _hide_from_absent(cursor, message, owner_id, now)
             # Last: every send in every group takes this row's lock, held until the commit.
             count_message(cursor)
         transaction.on_commit(lambda: queue_fan_out(message.pk))
     return message
 
 
-# The group's row lock, which concurrent posts take in turn, its owner and rule, what may stop
-# a member's message, and the owner's account (no account: NULLs), read as it stands.
-_LOCK_GROUP = (
-    "SELECT g.owner_id, g.reply_to_owner, g.status, g.suspended, a.type, a.balance"
-    " FROM groups_group g LEFT JOIN accounts_account a ON a.member_id = g.owner_id"
-    f" WHERE g.id = %s{sql.for_update(of='g')}"
+# One more message in the group's total, which takes the group's row lock that concurrent
+# posts take in turn (a refused message rolls it back), and the group's owner and rule, what
+# may stop a member's message, and the owner's account (no account: NULLs), read as they stand.
+_ACCOUNT = f"SELECT a.{{}} FROM {Account._meta.db_table} a WHERE a.member_id = g.owner_id"
+_COUNT_AND_LOCK = (
+    f"UPDATE {Group._meta.db_table} AS g SET message_total = message_total + 1 WHERE g.id = %s"
+    " RETURNING g.owner_id, g.reply_to_owner, g.status, g.suspended,"
+    f" ({_ACCOUNT.format('type')}), ({_ACCOUNT.format('balance')})"
 )
 # The next id is read by the INSERT, a statement after the lock's: in PostgreSQL's READ
 # COMMITTED each statement sees what was committed before it began, so a post that waited for
@@ -152,11 +157,12 @@ _INSERT_MESSAGE = """
 
 
 def _insert(cursor, message: Message, owner_id: int, parts: int) -> tuple[int, int, int]:
-    """Store ``message`` under the group's next id, with its held parts: the parts the fan-out
-    would send now, to the recipients who take texts. Answers its pk, id and held parts."""
+    """Store ``message`` under the group's next id, with its held parts: ``parts`` (a text's)
+    for each recipient who takes texts, as the fan-out would send now (none to hold: 0).
+    Answers its pk, id and held parts."""
     from messaging.fanout import takers
 
-    count, count_params = takers(message, owner_id)
+    count, count_params = takers(message, owner_id) if parts else ("0", [])
     created_at = connection.ops.adapt_datetimefield_value(message.created_at)
     cursor.execute(
         _INSERT_MESSAGE.format(takers=count),
@@ -205,22 +211,26 @@ def count_message(cursor) -> None:
 _COUNT_MESSAGE = f"UPDATE {Counter._meta.db_table} SET value = value + 1 WHERE name = %s"
 
 
-def _count_for_readers(cursor, message: Message, owner_id: int, now) -> None:
-    """Add ``message`` to the ``message_count`` of every membership that can see it, and mark
+def _hide_from_absent(cursor, message: Message, owner_id: int, now) -> None:
+    """Add ``message`` to the ``hidden_count`` of the memberships that cannot see it, and mark
     the sender's membership as the last exchange, in one statement.
 
-    Run under the group's row lock, which leaving and coming back (``groups.roster``) take
-    too, so the members away now (``bye``) are exactly those whose absence covers the message:
-    the same memberships ``visible_messages`` leaves it out for."""
-    sees, params = "NOT bye", []
+    Those away now (``bye``) cannot: the statement runs under the group's row lock, which
+    leaving and coming back (``groups.roster``) take too, so they are exactly those whose
+    absence covers the message, as ``visible_messages`` has it. An owner-only message (a reply
+    in a reply_to_owner group) is hidden from everyone but the owner and its sender too: only
+    then does a message write to every membership of the group."""
+    hidden, params = "bye", []
+    reached = "(group_id = %s AND bye)"
     if message.owner_only:
-        sees += " AND (member_id = %s OR id = %s)"
-        params += [owner_id, message.sender_id]
+        hidden = "bye OR NOT (member_id = %s OR id = %s)"
+        params = [owner_id, message.sender_id]
+        reached = "group_id = %s"
     cursor.execute(
         f"UPDATE {Membership._meta.db_table}"
-        f" SET message_count = message_count + CASE WHEN {sees} THEN 1 ELSE 0 END,"
+        f" SET hidden_count = hidden_count + CASE WHEN {hidden} THEN 1 ELSE 0 END,"
         " last_exchanged_at = CASE WHEN id = %s THEN %s ELSE last_exchanged_at END"
-        f" WHERE group_id = %s AND (NOT bye OR id = %s)",
+        f" WHERE {reached} OR id = %s",
         [
             *params,
             message.sender_id,
@@ -232,21 +242,30 @@ def _count_for_readers(cursor, message: Message, owner_id: int, now) -> None:
 
 
 def count_for_newcomer(sender, instance: Membership, created: bool, raw=False, **kwargs):
-    """A new membership (post_save) starts with the count of what it can see already: the
-    group's history, as ``visible_messages`` shows it to them."""
+    """A new membership (post_save) starts hidden from what it cannot see of the group's
+    history, as ``visible_messages`` shows it to them (in a reply_to_owner group, the others'
+    replies to the owner)."""
     if created and not raw:
-        count = visible_messages(instance).count()
-        if count:
-            Membership.objects.filter(pk=instance.pk).update(message_count=count)
-            instance.message_count = count
+        total = Group.objects.filter(pk=instance.group_id).values_list("message_total").get()[0]
+        hidden = total - visible_messages(instance).count()
+        if hidden:
+            Membership.objects.filter(pk=instance.pk).update(hidden_count=hidden)
+        instance.hidden_count = hidden
 
 
 def recount(group: Group) -> None:
-    """Count again what each member of ``group`` can see: for messages stored other than
-    through ``post`` (a benchmark's bulk insert)."""
-    for membership in group.memberships.select_related("group"):
-        count = visible_messages(membership).count()
-        Membership.objects.filter(pk=membership.pk).update(message_count=count)
+    """Count again the messages of ``group`` and what each of its members cannot see: after
+    messages are stored or deleted other than through ``post`` (the admin's delete, a
+    benchmark's bulk insert)."""
+    with transaction.atomic():
+        group = Group.objects.select_for_update().get(pk=group.pk)
+        total = Message.objects.filter(group=group).count()
+        Group.objects.filter(pk=group.pk).update(message_total=total)
+        group.message_total = total
+        for membership in group.memberships.all():
+            membership.group = group
+            hidden = total - visible_messages(membership).count()
+            Membership.objects.filter(pk=membership.pk).update(hidden_count=hidden)
 
 
 def grand_total() -> int:

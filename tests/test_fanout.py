@@ -496,6 +496,30 @@ def test_parts_the_sweep_finds_sent_or_unknown_stay_charged(gateway, api, settin
     )
 
 
+def test_a_free_accounts_message_holds_nothing_and_settles_nothing(gateway, api):
+    """A free account pays nothing: its message is stored without counting its recipients
+    (what keeps a send in a group of thousands as cheap as in a group of ten), and its
+    fan-out sends every part with no entry on the account."""
+    from accounts.models import Account, LedgerEntry
+
+    gateway(split=True)
+    group = make_active_group("Team", "Coach", OWNER, TEAM).group
+    account = Account.objects.get(member=group.owner)
+    Account.objects.filter(pk=account.pk).update(type=Account.Type.FREE)
+    entries = set(LedgerEntry.objects.filter(account=account))  # its trial credit
+    coach = group.memberships.get(member=group.owner)
+    body = api("message/send", sid=login_as(OWNER), number=str(coach.address.number),
+               message="Practice moved to six")  # fmt: skip
+    assert_ok(body)
+    message = Message.objects.get()
+    assert message.held_parts == 0
+    assert message.deliveries.filter(status=Delivery.Status.SENT).count() == 3 * len(TEAM)
+    assert set(LedgerEntry.objects.filter(account=account)) == entries
+    balance = account.balance
+    account.refresh_from_db()
+    assert account.balance == balance
+
+
 @pytest.mark.parametrize(
     "shape",
     ["plain", "cc", "reply_to_owner", "reply_to_owner with cc", "broadcast member", "the owner"],

@@ -15,13 +15,15 @@ import sys
 import pytest
 import redis
 from django.conf import settings
+from django.db import connection
 from django.urls import reverse
+from django.utils import timezone
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from groups.models import Membership
+from groups.models import Absence, Group, Membership
 from members import sessions
-from members.models import ApiSession
+from members.models import ApiSession, Member
 from messaging import actions, history
 from messaging.models import Delivery, Message
 from tests.conftest import MEMBER, OWNER, assert_error, assert_ok
@@ -219,6 +221,72 @@ def test_message_counts_are_kept_as_visible_messages_counts_them(api, say, famil
     assert_counts_match(group)
     body = assert_ok(api("message/count", sid=member.sid))
     assert body["results"][0]["count"] == Membership.objects.get(name="Dad").message_count == 6
+
+
+def written_memberships(group, send) -> set[str]:
+    """The names of the memberships of ``group`` whose rows ``send()`` wrote (PostgreSQL's
+    xmin: the transaction that wrote a row's current version)."""
+
+    def versions():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT name, xmin::text FROM groups_membership WHERE group_id = %s", [group.pk]
+            )
+            return dict(cursor.fetchall())
+
+    before = versions()
+    send()
+    after = versions()
+    return {name for name in after if after[name] != before[name]}
+
+
+def test_a_message_writes_only_to_its_sender_and_those_it_is_hidden_from(api, say, family):
+    """What a message costs does not grow with its group: it counts once for the group, and
+    only the sender's row (their last exchange) and the rows of those away are written."""
+    group = family.group
+    Membership.objects.bulk_create(
+        Membership(
+            group=group,
+            member=member,
+            name=f"Cousin {n}",
+            address=group.memberships.first().address,
+        )
+        for n, member in enumerate(
+            Member.objects.bulk_create(Member(number=f"+1415555{n:04d}") for n in range(40))
+        )
+    )
+    away = Membership.objects.get(group=group, name="Cousin 7")
+    Membership.objects.filter(pk=away.pk).update(bye=True)
+    Absence.objects.create(membership=away, left_at=timezone.now())
+    assert written_memberships(group, lambda: assert_ok(say(family.member, "one"))) == {
+        "Dad", "Cousin 7",
+    }  # fmt: skip
+    assert_ok(api("group/set", sid=family.owner.sid, number=family.address_of(family.owner),
+                  reply_to_owner="1"))  # fmt: skip
+    assert written_memberships(group, lambda: assert_ok(say(family.owner, "two"))) == {
+        "Mom", "Cousin 7",
+    }  # fmt: skip
+    # A reply to the owner alone is hidden from everyone else: only then are all written.
+    written = written_memberships(group, lambda: assert_ok(say(family.member, "to Mom")))
+    assert len(written) == 42
+    assert_counts_match(group)
+    assert Group.objects.get(pk=group.pk).message_total == 3
+
+
+def test_a_full_save_of_a_group_or_membership_keeps_the_counts_sent_meanwhile(say, family):
+    """An administrator's form read before messages were sent, saved after: the counters the
+    messages moved are not taken back."""
+    group = Group.objects.get(pk=family.group.pk)
+    away = Membership.objects.get(group=group, name="Dad")
+    assert_ok(say(family.member, "*bye"))
+    assert_ok(say(family.owner, "one"))
+    assert_ok(say(family.owner, "two"))
+    group.name, away.name = "The Family", "Papa"
+    group.save()
+    away.save()
+    assert Group.objects.get(pk=group.pk).message_total == 2
+    assert Membership.objects.get(pk=away.pk).hidden_count == 2
+    assert Group.objects.get(pk=group.pk).name == "The Family"
 
 
 def test_messages_deleted_in_the_admin_leave_the_counts_right(api, say, family, admin_client):
