@@ -137,10 +137,12 @@ def post(
 # One more message in the group's total, which takes the group's row lock that concurrent
 # posts take in turn (a refused message rolls it back), and the group's owner and rule, what
 # may stop a member's message, and the owner's account (no account: NULLs), read as they stand.
-_ACCOUNT = f"SELECT a.{{}} FROM {Account._meta.db_table} a WHERE a.member_id = g.owner_id"
+# (No alias for the group's table: SQLite's RETURNING knows it only by its name.)
+_GROUP = Group._meta.db_table
+_ACCOUNT = f"SELECT a.{{}} FROM {Account._meta.db_table} a WHERE a.member_id = {_GROUP}.owner_id"
 _COUNT_AND_LOCK = (
-    f"UPDATE {Group._meta.db_table} AS g SET message_total = message_total + 1 WHERE g.id = %s"
-    " RETURNING g.owner_id, g.reply_to_owner, g.status, g.suspended,"
+    f"UPDATE {_GROUP} SET message_total = message_total + 1 WHERE id = %s"
+    " RETURNING owner_id, reply_to_owner, status, suspended,"
     f" ({_ACCOUNT.format('type')}), ({_ACCOUNT.format('balance')})"
 )
 # The next id is read by the INSERT, a statement after the lock's: in PostgreSQL's READ

@@ -199,7 +199,7 @@ def test_a_message_accepted_while_the_broker_was_down_is_sent_once_it_is_back(
         raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
     with monkeypatch.context() as broken:
-        broken.setattr(tasks.fan_out, "delay", broker_down)
+        broken.setattr(tasks.fan_out, "apply_async", broker_down)
         body = assert_ok(
             api(
                 "message/send",
