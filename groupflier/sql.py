@@ -24,6 +24,25 @@ def for_update(of: str = "") -> str:
     return f" FOR UPDATE OF {of}" if of else " FOR UPDATE"
 
 
+def together(cursor, before: list[tuple[str, list]], statement: str, params: list) -> None:
+    """Run the writes ``before`` (INSERT, UPDATE or DELETE statements, each with its
+    parameters) and then ``statement``, whose rows ``cursor`` then holds: on PostgreSQL as one
+    statement, the writes in its WITH clause, which saves a round trip to the server for each
+    (they run to completion whether or not ``statement`` reads them, all seeing the database
+    as the statement began: give only writes that do not depend on one another); one after
+    another on SQLite (the embedded mode), which knows no writes in WITH."""
+    if connection.vendor != "postgresql":
+        for each, each_params in before:
+            cursor.execute(each, each_params)
+        cursor.execute(statement, params)
+        return
+    writes = ", ".join(f"w{n} AS ({each} RETURNING 1)" for n, (each, _) in enumerate(before))
+    cursor.execute(
+        f"WITH {writes} {statement}" if before else statement,
+        [*(value for _, each_params in before for value in each_params), *params],
+    )
+
+
 def placeholders(values) -> str:
     """``%s, %s, ...``: one parameter for each of ``values``, for an ``IN (...)`` list."""
     return ", ".join(["%s"] * len(values))

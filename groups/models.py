@@ -42,7 +42,8 @@ class KeepsCounters(models.Model):
         abstract = True
 
     def save(self, *args, update_fields=None, **kwargs):
-        if update_fields is None and not self._state.adding and self.pk is not None:
+        updating = not (self._state.adding or kwargs.get("force_insert") or self.pk is None)
+        if update_fields is None and updating:
             update_fields = [
                 field.name
                 for field in self._meta.concrete_fields

@@ -117,7 +117,14 @@ def post(
             # A free account holds nothing: its recipients are not counted.
             paying = holds(account_type)
             parts = len(get_gateway().split(text, message.sender_name)) if paying else 0
-            message.pk, message.seq, message.held_parts = _insert(cursor, message, owner_id, parts)
+            # With the message: those it is hidden from and, when no hold follows, the grand
+            # total, whose row every send in every group locks until its commit: taken last.
+            with_it = [_hide_from_absent(message, owner_id, now)]
+            if not paying:
+                with_it.append(COUNT_MESSAGE)
+            message.pk, message.seq, message.held_parts = _insert(
+                cursor, message, owner_id, parts, with_it
+            )
             message._state.adding, message._state.db = False, connection.alias
             if paying:
                 hold_parts(
@@ -127,9 +134,7 @@ def post(
                     note=f"message {message.pk}: {message.held_parts} SMS part(s) held",
                     required=sender is not None,
                 )
-            _hide_from_absent(cursor, message, owner_id, now)
-            # Last: every send in every group takes this row's lock, held until the commit.
-            count_message(cursor)
+                cursor.execute(*COUNT_MESSAGE)
         transaction.on_commit(lambda: queue_fan_out(message.pk))
     return message
 
@@ -158,15 +163,20 @@ _INSERT_MESSAGE = """
 """
 
 
-def _insert(cursor, message: Message, owner_id: int, parts: int) -> tuple[int, int, int]:
+def _insert(
+    cursor, message: Message, owner_id: int, parts: int, with_it: list[tuple[str, list]]
+) -> tuple[int, int, int]:
     """Store ``message`` under the group's next id, with its held parts: ``parts`` (a text's)
-    for each recipient who takes texts, as the fan-out would send now (none to hold: 0).
-    Answers its pk, id and held parts."""
+    for each recipient who takes texts, as the fan-out would send now (none to hold: 0), and
+    make the writes ``with_it`` in the same statement (``sql.together``). Answers its pk, id
+    and held parts."""
     from messaging.fanout import takers
 
     count, count_params = takers(message, owner_id) if parts else ("0", [])
     created_at = connection.ops.adapt_datetimefield_value(message.created_at)
-    cursor.execute(
+    sql.together(
+        cursor,
+        with_it,
         _INSERT_MESSAGE.format(takers=count),
         [
             message.group_id,
@@ -202,20 +212,19 @@ def queue_fan_out(message_id: int) -> None:
         )
 
 
-def count_message(cursor) -> None:
-    """One more message in the grand total (``/message/grand/total``)."""
-    cursor.execute(_COUNT_MESSAGE, [GRAND_TOTAL])
-    if not cursor.rowcount:  # the first message of a new installation
-        Counter.objects.get_or_create(name=GRAND_TOTAL, defaults={"value": 0})
-        cursor.execute(_COUNT_MESSAGE, [GRAND_TOTAL])
+# One more message in the grand total (/message/grand/total), its row made by the first
+# message of an installation.
+_COUNTER = Counter._meta.db_table
+COUNT_MESSAGE = (
+    f"INSERT INTO {_COUNTER} (name, value) VALUES (%s, 1)"
+    f" ON CONFLICT (name) DO UPDATE SET value = {_COUNTER}.value + 1",
+    [GRAND_TOTAL],
+)
 
 
-_COUNT_MESSAGE = f"UPDATE {Counter._meta.db_table} SET value = value + 1 WHERE name = %s"
-
-
-def _hide_from_absent(cursor, message: Message, owner_id: int, now) -> None:
-    """Add ``message`` to the ``hidden_count`` of the memberships that cannot see it, and mark
-    the sender's membership as the last exchange, in one statement.
+def _hide_from_absent(message: Message, owner_id: int, now) -> tuple[str, list]:
+    """The statement that adds ``message`` to the ``hidden_count`` of the memberships that
+    cannot see it and marks the sender's membership as the last exchange.
 
     Those away now (``bye``) cannot: the statement runs under the group's row lock, which
     leaving and coming back (``groups.roster``) take too, so they are exactly those whose
@@ -228,7 +237,7 @@ def _hide_from_absent(cursor, message: Message, owner_id: int, now) -> None:
         hidden = "bye OR NOT (member_id = %s OR id = %s)"
         params = [owner_id, message.sender_id]
         reached = "group_id = %s"
-    cursor.execute(
+    return (
         f"UPDATE {Membership._meta.db_table}"
         f" SET hidden_count = hidden_count + CASE WHEN {hidden} THEN 1 ELSE 0 END,"
         " last_exchanged_at = CASE WHEN id = %s THEN %s ELSE last_exchanged_at END"

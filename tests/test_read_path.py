@@ -289,6 +289,34 @@ def test_a_full_save_of_a_group_or_membership_keeps_the_counts_sent_meanwhile(sa
     assert Group.objects.get(pk=group.pk).name == "The Family"
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_to_hidden_counts_counts_what_each_member_cannot_see(api, say, family):
+    """An installation upgraded from per-membership counts: the group's total and each
+    membership's hidden count are counted from the messages stored."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    assert_ok(say(family.owner, "one"))
+    assert_ok(say(family.member, "*bye"))
+    assert_ok(say(family.owner, "while Dad is away"))
+    assert_ok(say(family.member, "*hi"))
+    assert_ok(api("group/set", sid=family.owner.sid, number=family.address_of(family.owner),
+                  reply_to_owner="1"))  # fmt: skip
+    assert_ok(say(family.member, "to Mom alone"))
+    assert_ok(say(family.owner, "*add Kim 4155550109"))
+    counts = {ms.name: ms.message_count for ms in Membership.objects.select_related("group")}
+    assert counts == {"Mom": 3, "Dad": 2, "Kim": 2}
+    before = [("groups", "0005_history_stamp"), ("messaging", "0012_history_stamp_triggers")]
+    MigrationExecutor(connection).migrate(before)
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE groups_membership SET message_count = 99")  # not read
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    assert {ms.name: ms.message_count for ms in Membership.objects.select_related("group")} == (
+        counts
+    )
+    assert_counts_match(family.group)
+
+
 def test_messages_deleted_in_the_admin_leave_the_counts_right(api, say, family, admin_client):
     for text in ("one", "two", "three"):
         assert_ok(say(family.owner, text))

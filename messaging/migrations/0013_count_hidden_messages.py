@@ -1,7 +1,9 @@
 # Each group's message_total and each membership's hidden_count (groups 0006) start from the
 # messages stored, by the rule of messaging.actions.visible_messages: a membership cannot see
 # a message sent while the member was away, nor, in a reply_to_owner group, an owner-only
-# message unless it is the owner's or its sender's.
+# message unless it is the owner's or its sender's. Only memberships that were ever away, or
+# in a group with owner-only messages, can have any hidden: the others are left at 0 rather
+# than each counting its group's messages.
 
 from django.db import migrations
 
@@ -23,6 +25,8 @@ UPDATE groups_membership SET hidden_count = (
            OR (m.owner_only AND g.owner_id <> groups_membership.member_id
                AND (m.sender_id IS NULL OR m.sender_id <> groups_membership.id)))
 )
+WHERE id IN (SELECT membership_id FROM groups_absence)
+   OR group_id IN (SELECT group_id FROM messaging_message WHERE owner_only)
 """
 
 
