@@ -317,6 +317,43 @@ def test_the_migration_to_hidden_counts_counts_what_each_member_cannot_see(api, 
     assert_counts_match(family.group)
 
 
+# The send path on SQLite (the embedded mode), whose SQL differs: writes one after another
+# where PostgreSQL puts them in one statement.
+SEND_ON_SQLITE = """
+import json
+from groups import roster
+from groups.models import Group, Membership
+from messaging import actions
+from tests.conftest import make_active_group
+group = make_active_group("Family", "Mom", "+14155550101",
+                          [("Dad", "+14155550102"), ("Kim", "+14155550109")]).group
+mom, dad, kim = (Membership.objects.select_related("group", "member").get(group=group, name=n)
+                 for n in ("Mom", "Dad", "Kim"))
+ids = [actions.send(mom, "one").message.seq]
+roster.leave(kim)
+ids.append(actions.send(dad, "while Kim is away").message.seq)
+roster.rejoin(kim)
+Group.objects.filter(pk=group.pk).update(reply_to_owner=True)
+dad.group.reply_to_owner = True
+ids.append(actions.send(dad, "to Mom alone").message.seq)
+counts = {}
+for ms in Membership.objects.select_related("group").filter(group=group):
+    counts[ms.name] = [ms.message_count, actions.visible_messages(ms).count()]
+print(json.dumps({"ids": ids, "counts": counts}))
+"""
+
+
+def test_a_send_on_sqlite_stores_and_counts_as_on_postgresql(tmp_path):
+    from tests.test_backups import manage, ok
+
+    embedded = {"DATABASE_URL": None, "REDIS_URL": None, "GROUPFLIER_VAR_DIR": str(tmp_path)}
+    ok(manage("migrate", "--noinput", "-v0", **embedded))
+    printed = ok(manage("shell", "-v0", "-c", SEND_ON_SQLITE, **embedded))
+    found = json.loads(printed.strip().splitlines()[-1])
+    assert found["ids"] == [1, 2, 3]
+    assert found["counts"] == {"Mom": [3, 3], "Dad": [3, 3], "Kim": [1, 1]}
+
+
 def test_messages_deleted_in_the_admin_leave_the_counts_right(api, say, family, admin_client):
     for text in ("one", "two", "three"):
         assert_ok(say(family.owner, text))
