@@ -1,6 +1,6 @@
 """Money in and out of accounts (SPEC §5): SMS debits, the suspension rule, card top-ups,
 refunds and administrators' adjustments. Every balance change goes through
-``accounts.ledger.post_entry``.
+``accounts.ledger`` (``post_entry``; a message's hold, ``debit_if_covered``).
 
 For the messaging pipeline:
 
@@ -18,10 +18,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from accounts.ledger import post_entry, post_locked
+from accounts.ledger import debit_if_covered, post_entry
 from accounts.models import Account, Charge, LedgerEntry
 from accounts.payments.base import PaymentError, backend_path, get_backend
-from groupflier import sql
 from groupflier.api.errors import ApiError, ErrorType
 
 logger = logging.getLogger(__name__)
@@ -77,17 +76,16 @@ def hold_parts(
     price = settings.GROUPFLIER_SMS_PRICE * parts
     if price <= 0:
         return None
-    # No savepoint: the refusal is raised after the block, which changed nothing.
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        cursor.execute(_ACCOUNT_OF + sql.for_update(), [owner_id])
+    kind = LedgerEntry.Kind.SMS_DEBIT
+    entry = debit_if_covered(owner_id, price, kind, note, reference, required=required)
+    if entry is not None or not required:
+        return entry
+    # Nothing taken: a free account or none holds nothing; a paying one lacked the cover.
+    with connection.cursor() as cursor:
+        cursor.execute(_ACCOUNT_OF, [owner_id])
         row = cursor.fetchone()
-        if row is None or not holds(row[1]):
-            return None
-        account = Account(id=row[0], member_id=owner_id, type=row[1], balance=row[2])
-        account._state.adding, account._state.db = False, connection.alias
-        if not required or account.balance >= price:
-            kind = LedgerEntry.Kind.SMS_DEBIT
-            return post_locked(account, account.balance, kind, -price, note, reference)
+    if row is None or not holds(row[1]):
+        return None
     raise ApiError(ErrorType.SUSPENDED, "balance")
 
 

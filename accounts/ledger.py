@@ -15,6 +15,15 @@ _INSERT = (
     " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING id"
 )
 _SET_BALANCE = f"UPDATE {Account._meta.db_table} SET balance = %s WHERE id = %s"
+# A message's hold, every paying send: the account's row lock, the check of its cover and the
+# debit in one UPDATE. One that waited for another transaction's change to the row is evaluated
+# again on the row as that change left it (PostgreSQL's READ COMMITTED), so parallel debits
+# take turns and none is let through on a balance read before another's.
+_DEBIT_IF_COVERED = (
+    f"UPDATE {Account._meta.db_table} SET balance = balance - %s"
+    " WHERE member_id = %s AND type <> %s AND (%s OR balance >= %s) RETURNING id, balance"
+)
+_GIVE_BACK = f"UPDATE {Account._meta.db_table} SET balance = balance + %s WHERE id = %s"
 
 
 def post_entry(
@@ -37,6 +46,52 @@ def post_entry(
         return post_locked(account, row[0], kind, amount, note, reference)
 
 
+def debit_if_covered(
+    member_id: int, amount: int, kind: str, note: str, reference: str, *, required: bool
+) -> LedgerEntry | None:
+    """Take ``amount`` pennies from the paying (not free) account of ``member_id``, with its
+    entry named ``reference``, when the balance covers them or they are not ``required``: two
+    statements where ``post_entry`` takes three. None when nothing was taken (no paying account,
+    or no cover: the caller tells which). Posting a reference again changes nothing and answers
+    the entry posted before."""
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        params = [amount, member_id, Account.Type.FREE, not required, amount]
+        cursor.execute(_DEBIT_IF_COVERED, params)
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        account_id, balance_after = row
+        entry = LedgerEntry(
+            account_id=account_id,
+            kind=kind,
+            amount=-amount,
+            balance_after=balance_after,
+            note=note[:200],
+            reference=reference,
+            created_at=timezone.now(),
+        )
+        cursor.execute(_INSERT, _entry_params(entry))
+        inserted = cursor.fetchone()
+        if inserted is None:  # posted before (a task run twice): the debit is given back
+            cursor.execute(_GIVE_BACK, [amount, account_id])
+            return LedgerEntry.objects.get(account_id=account_id, reference=reference)
+    entry.pk = inserted[0]
+    entry._state.adding, entry._state.db = False, connection.alias
+    return entry
+
+
+def _entry_params(entry: LedgerEntry) -> list:
+    return [
+        entry.account_id,
+        entry.kind,
+        entry.amount,
+        entry.balance_after,
+        entry.note,
+        entry.reference,
+        connection.ops.adapt_datetimefield_value(entry.created_at),
+    ]
+
+
 def post_locked(
     account: Account, balance: int, kind: str, amount: int, note: str = "", reference: str = ""
 ) -> LedgerEntry:
@@ -54,18 +109,7 @@ def post_locked(
     with connection.cursor() as cursor:
         # The unique (account, reference) decides whether it was posted before, in the same
         # statement that posts it.
-        cursor.execute(
-            _INSERT,
-            [
-                account.pk,
-                kind,
-                amount,
-                entry.balance_after,
-                entry.note,
-                reference,
-                connection.ops.adapt_datetimefield_value(entry.created_at),
-            ],
-        )
+        cursor.execute(_INSERT, _entry_params(entry))
         row = cursor.fetchone()
         if row is None:
             account.balance = balance
