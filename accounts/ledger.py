@@ -61,35 +61,11 @@ def debit_if_covered(
         if row is None:
             return None
         account_id, balance_after = row
-        entry = LedgerEntry(
-            account_id=account_id,
-            kind=kind,
-            amount=-amount,
-            balance_after=balance_after,
-            note=note[:200],
-            reference=reference,
-            created_at=timezone.now(),
-        )
-        cursor.execute(_INSERT, _entry_params(entry))
-        inserted = cursor.fetchone()
-        if inserted is None:  # posted before (a task run twice): the debit is given back
+        entry = _entry(account_id, kind, -amount, balance_after, note, reference)
+        if not _insert_entry(cursor, entry):  # posted before (a task run twice): give it back
             cursor.execute(_GIVE_BACK, [amount, account_id])
             return LedgerEntry.objects.get(account_id=account_id, reference=reference)
-    entry.pk = inserted[0]
-    entry._state.adding, entry._state.db = False, connection.alias
     return entry
-
-
-def _entry_params(entry: LedgerEntry) -> list:
-    return [
-        entry.account_id,
-        entry.kind,
-        entry.amount,
-        entry.balance_after,
-        entry.note,
-        entry.reference,
-        connection.ops.adapt_datetimefield_value(entry.created_at),
-    ]
 
 
 def post_locked(
@@ -97,25 +73,47 @@ def post_locked(
 ) -> LedgerEntry:
     """``post_entry`` for a caller that holds the account's row lock and read ``balance``
     under it, in the same transaction."""
-    entry = LedgerEntry(
-        account=account,
-        kind=kind,
-        amount=amount,
-        balance_after=balance + amount,
-        note=note[:200],
-        reference=reference,
-        created_at=timezone.now(),
-    )
+    entry = _entry(account.pk, kind, amount, balance + amount, note, reference)
+    entry.account = account  # the caller's, at hand for whoever reads the entry's account
     with connection.cursor() as cursor:
-        # The unique (account, reference) decides whether it was posted before, in the same
-        # statement that posts it.
-        cursor.execute(_INSERT, _entry_params(entry))
-        row = cursor.fetchone()
-        if row is None:
+        if not _insert_entry(cursor, entry):
             account.balance = balance
             return LedgerEntry.objects.get(account_id=account.pk, reference=reference)
         cursor.execute(_SET_BALANCE, [entry.balance_after, account.pk])
     account.balance = entry.balance_after
+    return entry
+
+
+def _entry(account_id, kind, amount, balance_after, note, reference) -> LedgerEntry:
+    return LedgerEntry(
+        account_id=account_id,
+        kind=kind,
+        amount=amount,
+        balance_after=balance_after,
+        note=note[:200],
+        reference=reference,
+        created_at=timezone.now(),
+    )
+
+
+def _insert_entry(cursor, entry: LedgerEntry) -> bool:
+    """Store ``entry`` (its pk set), or nothing when its reference was posted before: the
+    unique (account, reference) decides, in the same statement that posts it."""
+    cursor.execute(
+        _INSERT,
+        [
+            entry.account_id,
+            entry.kind,
+            entry.amount,
+            entry.balance_after,
+            entry.note,
+            entry.reference,
+            connection.ops.adapt_datetimefield_value(entry.created_at),
+        ],
+    )
+    row = cursor.fetchone()
+    if row is None:
+        return False
     entry.pk = row[0]
     entry._state.adding, entry._state.db = False, connection.alias
-    return entry
+    return True

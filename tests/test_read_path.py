@@ -334,7 +334,6 @@ roster.leave(kim)
 ids.append(actions.send(dad, "while Kim is away").message.seq)
 roster.rejoin(kim)
 Group.objects.filter(pk=group.pk).update(reply_to_owner=True)
-dad.group.reply_to_owner = True
 ids.append(actions.send(dad, "to Mom alone").message.seq)
 counts = {}
 for ms in Membership.objects.select_related("group").filter(group=group):
